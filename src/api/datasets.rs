@@ -1,0 +1,227 @@
+//! `/api/v1/datasets`: upload, list, read, append, change schema, export, delete.
+
+use super::body::{parse_schema, read_table_body, CsvQuery};
+use super::caller::Caller;
+use super::error::ApiError;
+use super::pagination::{Cursor, Page};
+use super::AppState;
+use crate::catalog::{self, sha256_hex, Answer, Idempotency};
+use crate::domain::{DatasetName, Permission};
+use crate::ingest::{CsvOptions, Format};
+use crate::store::{DatasetMeta, DeleteOutcome, VersionMeta};
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/datasets").route(web::post().to(create)).route(web::get().to(list)))
+        .service(web::resource("/datasets/{id}").route(web::get().to(get)).route(web::delete().to(delete)))
+        .service(web::resource("/datasets/{id}/rows").route(web::post().to(append)).route(web::get().to(export)))
+        .service(web::resource("/datasets/{id}/schema").route(web::patch().to(patch_schema)));
+}
+
+fn version_json(v: &VersionMeta) -> Value {
+    json!({
+        "version": v.version,
+        "row_count": v.row_count,
+        "sha256": v.sha256,
+        "source": v.source,
+        "created_at": v.created_at,
+    })
+}
+
+/// Schema and per-column statistics side by side.
+fn columns_json(v: &VersionMeta) -> Value {
+    let cols: Vec<Value> = v
+        .schema
+        .0
+        .columns
+        .iter()
+        .zip(v.stats.0.iter())
+        .map(|(c, s)| {
+            let mut c = serde_json::to_value(c).unwrap_or(Value::Null);
+            let mut s = serde_json::to_value(s).unwrap_or(Value::Null);
+            if let Some(o) = s.as_object_mut() {
+                o.remove("m2");
+            }
+            if let Some(o) = c.as_object_mut() {
+                o.insert("stats".into(), s);
+            }
+            c
+        })
+        .collect();
+    Value::Array(cols)
+}
+
+fn dataset_json(d: &DatasetMeta, v: &VersionMeta) -> Value {
+    json!({
+        "id": d.id,
+        "name": d.name,
+        "created_at": d.created_at,
+        "updated_at": d.updated_at,
+        "latest_version": d.latest_version,
+        "row_count": d.row_count,
+        "version": version_json(v),
+        "schema": { "columns": columns_json(v) },
+    })
+}
+
+#[derive(Deserialize)]
+struct CreateQuery {
+    name: Option<String>,
+    header: Option<bool>,
+    delimiter: Option<String>,
+}
+
+async fn create(
+    req: HttpRequest,
+    caller: Caller,
+    state: web::Data<AppState>,
+    q: web::Query<CreateQuery>,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Permission::CreateResources)?;
+    let name = DatasetName::parse(q.name.as_deref().unwrap_or("")).map_err(|e| ApiError::bad_field("name", e))?;
+    let csv = CsvQuery { header: q.header, delimiter: q.delimiter.clone() };
+    let body = read_table_body(&req, payload, state.limits.max_body_bytes, &csv).await?;
+    let (d, v) = catalog::upload(&state.store, name.as_str(), body.bytes, body.format, body.schema, state.limits.clone()).await?;
+    tracing::info!(dataset = d.id, rows = v.row_count, "dataset created");
+    Ok(HttpResponse::Created()
+        .insert_header(("Location", format!("/api/v1/datasets/{}", d.id)))
+        .json(dataset_json(&d, &v)))
+}
+
+async fn list(caller: Caller, state: web::Data<AppState>, q: web::Query<Cursor>) -> Result<HttpResponse, ApiError> {
+    caller.require(Permission::Read)?;
+    let (after, limit) = q.parse()?;
+    let items = state.store.list_datasets(after, limit + 1).await?;
+    let page = Page::new(items, limit, |d| d.id);
+    Ok(HttpResponse::Ok().json(page))
+}
+
+fn parse_id(raw: &str) -> Result<i64, ApiError> {
+    raw.parse::<i64>()
+        .ok()
+        .filter(|i| *i > 0)
+        .ok_or_else(|| ApiError::not_found(format!("'{raw}' is not a dataset id; ids are positive integers")))
+}
+
+async fn get(caller: Caller, state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    caller.require(Permission::Read)?;
+    let id = parse_id(&path)?;
+    let d = state.store.get_dataset(id).await?.ok_or_else(|| ApiError::not_found(format!("dataset {id} does not exist")))?;
+    let versions = state.store.list_versions(id).await?;
+    let latest = versions.last().ok_or_else(|| anyhow::anyhow!("dataset {id} has no versions"))?;
+    let mut body = dataset_json(&d, latest);
+    body["versions"] = Value::Array(versions.iter().map(version_json).collect());
+    Ok(HttpResponse::Ok().json(body))
+}
+
+async fn delete(caller: Caller, state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    caller.require(Permission::CreateResources)?;
+    let id = parse_id(&path)?;
+    match state.store.delete_dataset(id).await? {
+        DeleteOutcome::Deleted => Ok(HttpResponse::NoContent().finish()),
+        DeleteOutcome::NotFound => Err(ApiError::not_found(format!("dataset {id} does not exist"))),
+        DeleteOutcome::InUse(jobs) => Err(ApiError::conflict(format!(
+            "dataset {id} is used by queued or running jobs {jobs:?}; cancel them or wait for them to finish"
+        ))),
+    }
+}
+
+fn idempotency(req: &HttpRequest, scope: String, body: &[u8]) -> Result<Option<Idempotency>, ApiError> {
+    let Some(key) = req.headers().get("idempotency-key") else { return Ok(None) };
+    let key = key
+        .to_str()
+        .ok()
+        .map(str::trim)
+        .filter(|k| !k.is_empty() && k.len() <= 255)
+        .ok_or_else(|| ApiError::bad_field("Idempotency-Key", "the Idempotency-Key must be 1 to 255 visible characters"))?;
+    let ctype = req.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("");
+    let mut material = Vec::with_capacity(body.len() + ctype.len() + 1);
+    material.extend_from_slice(ctype.as_bytes());
+    material.push(0);
+    material.extend_from_slice(body);
+    Ok(Some(Idempotency { scope, key: key.to_string(), request_sha256: sha256_hex(&material) }))
+}
+
+async fn append(
+    req: HttpRequest,
+    caller: Caller,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    q: web::Query<CsvQuery>,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Permission::AppendRows)?;
+    let id = parse_id(&path)?;
+    let body = read_table_body(&req, payload, state.limits.max_body_bytes, &q).await?;
+    let idem = idempotency(&req, format!("POST /api/v1/datasets/{id}/rows"), &body.bytes)?;
+    let store = state.store.clone();
+    let answer = catalog::append(&store, id, body.bytes, body.format, state.limits.clone(), idem, |v| {
+        json!({ "dataset_id": id, "version": version_json(v) })
+    })
+    .await?;
+    match answer {
+        Answer::Created(v) => {
+            tracing::info!(dataset = id, version = v.version, rows = v.row_count, "rows appended");
+            Ok(HttpResponse::Created()
+                .insert_header(("Location", format!("/api/v1/datasets/{id}/rows?version={}", v.version)))
+                .json(json!({ "dataset_id": id, "version": version_json(&v) })))
+        }
+        Answer::Replayed(r) => Ok(HttpResponse::build(StatusCode::from_u16(r.status as u16).unwrap_or(StatusCode::OK))
+            .insert_header(("Idempotent-Replayed", "true"))
+            .json(r.response.0)),
+    }
+}
+
+async fn patch_schema(
+    caller: Caller,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Permission::CreateResources)?;
+    let id = parse_id(&path)?;
+    let o = parse_schema(&body)?;
+    let v = catalog::patch_schema(&state.store, id, o, |_| Value::Null).await?;
+    let d = state.store.get_dataset(id).await?.ok_or_else(|| ApiError::not_found(format!("dataset {id} does not exist")))?;
+    Ok(HttpResponse::Ok().json(dataset_json(&d, &v)))
+}
+
+#[derive(Deserialize)]
+struct ExportQuery {
+    version: Option<String>,
+    format: Option<String>,
+}
+
+async fn export(
+    caller: Caller,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    q: web::Query<ExportQuery>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Permission::Read)?;
+    let id = parse_id(&path)?;
+    let version = match q.version.as_deref() {
+        None | Some("") | Some("latest") => None,
+        Some(v) => Some(
+            v.parse::<i32>()
+                .ok()
+                .filter(|v| *v > 0)
+                .ok_or_else(|| ApiError::bad_field("version", format!("version '{v}' is not a positive integer")))?,
+        ),
+    };
+    let (format, media, ext) = match q.format.as_deref().unwrap_or("csv") {
+        "csv" => (Format::Csv(CsvOptions::default()), "text/csv; charset=utf-8", "csv"),
+        "parquet" => (Format::Parquet, "application/vnd.apache.parquet", "parquet"),
+        "json" => (Format::Json, "application/json", "json"),
+        other => return Err(ApiError::bad_field("format", format!("format '{other}' is not one of csv, parquet, json"))),
+    };
+    let bytes = catalog::export(&state.store, id, version, format).await?;
+    Ok(HttpResponse::Ok()
+        .content_type(media)
+        .insert_header(("Content-Disposition", format!("attachment; filename=\"dataset-{id}.{ext}\"")))
+        .body(bytes))
+}

@@ -1,0 +1,18 @@
+//! `/healthz` (the process answers), `/readyz` (the database answers, migrations applied).
+
+use super::error::ApiError;
+use super::AppState;
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpResponse};
+use serde_json::json;
+
+pub async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(json!({ "status": "ok" }))
+}
+
+pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    match state.store.ready().await {
+        Ok(()) => Ok(HttpResponse::Ok().json(json!({ "status": "ready", "store": state.store.backend() }))),
+        Err(e) => Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "Not ready", format!("{e:#}"))),
+    }
+}

@@ -1,0 +1,40 @@
+//! The HTTP API under `/api/v1`, plus health, readiness and metrics endpoints.
+//! Routes are thin: parse into domain types, call the catalog or store, answer.
+
+mod body;
+pub mod caller;
+mod datasets;
+pub mod error;
+mod health;
+pub mod metrics;
+mod pagination;
+mod tokens;
+
+use crate::config::Limits;
+use crate::store::Store;
+use actix_web::web;
+use error::ApiError;
+
+/// What every handler can reach.
+pub struct AppState {
+    pub store: Store,
+    pub limits: Limits,
+    pub metrics: metrics::Metrics,
+}
+
+async fn not_found() -> Result<actix_web::HttpResponse, ApiError> {
+    Err(ApiError::not_found("no such endpoint; the API lives under /api/v1"))
+}
+
+/// Registers every route.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/healthz", web::get().to(health::healthz))
+        .route("/readyz", web::get().to(health::readyz))
+        .route("/metrics", web::get().to(metrics::metrics))
+        .service(web::scope("/api/v1").configure(datasets::routes).configure(tokens::routes).default_service(web::to(not_found)));
+}
+
+/// Answers malformed query strings and JSON bodies with problem+json naming the problem.
+pub fn query_config() -> web::QueryConfig {
+    web::QueryConfig::default().error_handler(|e, _| ApiError::bad_request(format!("the query string is not valid: {e}")).into())
+}

@@ -1,0 +1,266 @@
+//! The command line: `serve`, `worker`, `migrate`, `token create`, and offline model commands.
+//! Every value comes from a flag, then the environment, then a default.
+
+use crate::config::{DatabaseConfig, Limits, Secret, Settings};
+use crate::domain::Role;
+use clap::{Args, Parser, Subcommand};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(name = "genfab", version, about = "Generative models for the factory floor: datasets, VAEs, synthetic data, design studies, anomaly detection")]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct Global {
+    /// Postgres URL (postgres://user:pass@host/db). Unset: the embedded SQLite store at $GENFAB_STATE_DIR/genfab.db.
+    #[arg(long, env = "DATABASE_URL", global = true, hide_env_values = true)]
+    pub database_url: Option<Secret>,
+    /// Folder for the SQLite store and the first admin token.
+    #[arg(long, env = "GENFAB_STATE_DIR", default_value = "./.genfab", global = true)]
+    pub state_dir: PathBuf,
+    /// Log line format: json (for log collectors) or pretty (for people). Level: GENFAB_LOG or RUST_LOG.
+    #[arg(long, env = "GENFAB_LOG_FORMAT", default_value = "pretty", value_parser = ["json", "pretty"], global = true)]
+    pub log_format: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTP API, the dashboard and one in-process worker.
+    Serve(ServeArgs),
+    /// Run only a worker that executes queued jobs (scale these out against Postgres).
+    Worker(WorkerArgs),
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Manage access tokens.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+    /// Measure throughput (prints one JSON line per measurement).
+    Bench {
+        #[command(subcommand)]
+        command: BenchCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Upload a CSV into the store (DATABASE_URL, or a temporary SQLite file) and time it.
+    Upload {
+        /// CSV file to upload; without it, a synthetic table of --rows x --columns.
+        #[arg(long)]
+        file: Option<PathBuf>,
+        /// Rows of the synthetic table.
+        #[arg(long, default_value_t = 1_000_000)]
+        rows: usize,
+        /// Columns of the synthetic table.
+        #[arg(long, default_value_t = 20)]
+        columns: usize,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "GENFAB_BIND", default_value = "127.0.0.1:8080")]
+    pub bind: SocketAddr,
+    /// Load the datasets bundled in --data-dir into an empty store.
+    #[arg(long)]
+    pub demo: bool,
+    /// Folder with the bundled demo datasets.
+    #[arg(long, env = "GENFAB_DATA_DIR", default_value = "data")]
+    pub data_dir: PathBuf,
+    /// Admin token to accept (at least 16 characters); unset: one is generated on first start.
+    #[arg(long, env = "GENFAB_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<Secret>,
+    /// Do not run the in-process worker (when separate `genfab worker` processes run the jobs).
+    #[arg(long)]
+    pub no_worker: bool,
+    #[command(flatten)]
+    pub limits: LimitArgs,
+    /// Threads for CPU-heavy work (default: all cores).
+    #[arg(long, env = "GENFAB_THREADS")]
+    pub threads: Option<usize>,
+}
+
+#[derive(Debug, Args)]
+pub struct LimitArgs {
+    /// Largest request body accepted, in bytes.
+    #[arg(long, env = "GENFAB_MAX_BODY_BYTES", default_value_t = Limits::default().max_body_bytes)]
+    pub max_body_bytes: usize,
+    /// Most rows one upload or append may hold.
+    #[arg(long, env = "GENFAB_MAX_ROWS", default_value_t = Limits::default().max_rows)]
+    pub max_rows: usize,
+    /// Most columns a table may have.
+    #[arg(long, env = "GENFAB_MAX_COLUMNS", default_value_t = Limits::default().max_columns)]
+    pub max_columns: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct WorkerArgs {
+    /// Threads for CPU-heavy work (default: all cores).
+    #[arg(long, env = "GENFAB_THREADS")]
+    pub threads: Option<usize>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create a token and print it once (only its hash is stored).
+    Create {
+        /// What the token may do.
+        #[arg(long, value_parser = parse_role)]
+        role: Role,
+        /// Who or what uses it, e.g. "line 3 MES".
+        #[arg(long)]
+        name: String,
+    },
+}
+
+fn parse_role(s: &str) -> Result<Role, String> {
+    Role::parse(s).ok_or_else(|| format!("'{s}' is not a role; use admin, engineer, viewer or mes"))
+}
+
+impl Global {
+    pub fn database(&self) -> anyhow::Result<DatabaseConfig> {
+        DatabaseConfig::from_url(self.database_url.as_ref(), &self.state_dir)
+    }
+}
+
+impl ServeArgs {
+    pub fn settings(&self, global: &Global) -> anyhow::Result<Settings> {
+        let mut s = Settings::for_database(global.database()?, global.state_dir.clone());
+        s.bind = self.bind;
+        s.admin_token = self.admin_token.clone();
+        s.demo = self.demo;
+        s.data_dir = self.data_dir.clone();
+        s.run_worker = !self.no_worker;
+        s.limits = Limits {
+            max_body_bytes: self.limits.max_body_bytes,
+            max_rows: self.limits.max_rows,
+            max_columns: self.limits.max_columns,
+        };
+        if let Some(t) = self.threads {
+            s.threads = t.max(1);
+        }
+        Ok(s)
+    }
+}
+
+/// Sizes the one pool that heavy numerics draw their threads from.
+pub fn init_threads(threads: Option<usize>) {
+    if let Some(n) = threads {
+        let _ = rayon::ThreadPoolBuilder::new().num_threads(n.max(1)).build_global();
+    }
+}
+
+/// Runs a parsed command line.
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    crate::telemetry::init(&cli.global.log_format);
+    match &cli.command {
+        Command::Serve(args) => {
+            init_threads(args.threads);
+            let settings = args.settings(&cli.global)?;
+            let app = crate::startup::Application::build(settings).await?;
+            app.run_until_stopped().await
+        }
+        Command::Worker(args) => {
+            init_threads(args.threads);
+            let settings = Settings::for_database(cli.global.database()?, cli.global.state_dir.clone());
+            let store = crate::startup::prepare_store(&settings).await?;
+            let (tx, rx) = tokio::sync::watch::channel(false);
+            tokio::spawn(async move {
+                shutdown_signal().await;
+                let _ = tx.send(true);
+            });
+            crate::jobs::run_worker(store, rx).await
+        }
+        Command::Migrate => {
+            let settings = Settings::for_database(cli.global.database()?, cli.global.state_dir.clone());
+            let store = crate::startup::prepare_store(&settings).await?;
+            println!("migrations applied ({})", store.backend());
+            Ok(())
+        }
+        Command::Bench { command: BenchCommand::Upload { file, rows, columns } } => {
+            let (body, source) = match file {
+                Some(f) => (
+                    std::fs::read(f).map_err(|e| anyhow::anyhow!("could not read {}: {e}", f.display()))?,
+                    f.display().to_string(),
+                ),
+                None => (crate::bench::synthetic_csv(*rows, *columns, 42), format!("synthetic {rows}x{columns}")),
+            };
+            let (store, temp) = crate::bench::bench_store(&cli.global.database()?).await?;
+            let name = format!("bench-{}-{}", std::process::id(), chrono::Utc::now().timestamp_millis());
+            let report = crate::bench::upload(&store, source, body, &name).await;
+            if let (Ok(Some(d)), crate::store::Store::Postgres(_)) = (store.list_datasets(0, 1000).await.map(|l| l.into_iter().find(|d| d.name == name)), &store) {
+                store.delete_dataset(d.id).await?;
+            }
+            store.close().await;
+            if let Some(t) = temp {
+                for suffix in ["", "-wal", "-shm"] {
+                    let _ = std::fs::remove_file(format!("{}{suffix}", t.display()));
+                }
+            }
+            println!("{}", serde_json::to_string(&report?)?);
+            Ok(())
+        }
+        Command::Token { command: TokenCommand::Create { role, name } } => {
+            let settings = Settings::for_database(cli.global.database()?, cli.global.state_dir.clone());
+            let store = crate::startup::prepare_store(&settings).await?;
+            let (info, token) = crate::auth::create_token(&store, name, *role).await?;
+            eprintln!("token {} ({}, {}) created; it is shown only now:", info.id, info.name, info.role);
+            println!("{}", token.expose());
+            Ok(())
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn every_command_and_flag_has_help() {
+        Cli::command().debug_assert();
+        fn walk(c: &clap::Command) {
+            for a in c.get_arguments() {
+                if a.get_id() != "help" && a.get_id() != "version" {
+                    assert!(a.get_help().is_some(), "flag --{} of `{}` has no help", a.get_id(), c.get_name());
+                }
+            }
+            for s in c.get_subcommands() {
+                assert!(s.get_about().is_some(), "command `{}` has no help", s.get_name());
+                walk(s);
+            }
+        }
+        walk(&Cli::command());
+    }
+}

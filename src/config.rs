@@ -1,0 +1,155 @@
+//! Typed configuration: command-line flags, then environment, then defaults.
+//! Secrets live in [`Secret`], whose `Debug` and `Display` never print the value.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// A value that must never reach a log line or a `Debug` dump.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+    /// The secret value itself; call only where it is really used.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+impl std::str::FromStr for Secret {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Secret(s.to_string()))
+    }
+}
+
+/// Where the data lives.
+#[derive(Clone, Debug)]
+pub enum DatabaseConfig {
+    /// Production store; the URL may carry a password, hence `Secret`.
+    Postgres(Secret),
+    /// Embedded store in one file.
+    Sqlite(PathBuf),
+}
+
+impl DatabaseConfig {
+    /// Postgres when a `postgres://` URL is given, else SQLite under the state directory.
+    pub fn from_url(url: Option<&Secret>, state_dir: &std::path::Path) -> anyhow::Result<Self> {
+        match url {
+            None => Ok(DatabaseConfig::Sqlite(state_dir.join("genfab.db"))),
+            Some(u) if u.expose().trim().is_empty() => {
+                Ok(DatabaseConfig::Sqlite(state_dir.join("genfab.db")))
+            }
+            Some(u) => {
+                let s = u.expose();
+                if s.starts_with("postgres://") || s.starts_with("postgresql://") {
+                    Ok(DatabaseConfig::Postgres(u.clone()))
+                } else if let Some(path) = s.strip_prefix("sqlite://") {
+                    Ok(DatabaseConfig::Sqlite(PathBuf::from(path)))
+                } else {
+                    anyhow::bail!(
+                        "DATABASE_URL must start with postgres:// or sqlite:// (or be unset for the embedded SQLite store)"
+                    )
+                }
+            }
+        }
+    }
+}
+
+/// Limits on what one request may bring.
+#[derive(Clone, Debug)]
+pub struct Limits {
+    pub max_body_bytes: usize,
+    pub max_rows: usize,
+    pub max_columns: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_body_bytes: 512 * 1024 * 1024,
+            max_rows: 10_000_000,
+            max_columns: 2_000,
+        }
+    }
+}
+
+/// Everything the service needs to start.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub database: DatabaseConfig,
+    pub bind: SocketAddr,
+    pub state_dir: PathBuf,
+    pub admin_token: Option<Secret>,
+    pub limits: Limits,
+    /// Run the in-process worker (`serve` does, tests may not want it).
+    pub run_worker: bool,
+    /// Load the bundled datasets into an empty store.
+    pub demo: bool,
+    /// Where the bundled demo datasets are.
+    pub data_dir: PathBuf,
+    /// Worker threads for CPU-heavy work.
+    pub threads: usize,
+}
+
+impl Settings {
+    /// Defaults for a store, used by tests and as the base for the command line.
+    pub fn for_database(database: DatabaseConfig, state_dir: PathBuf) -> Self {
+        Settings {
+            database,
+            bind: "127.0.0.1:0".parse().expect("valid address"),
+            state_dir,
+            admin_token: None,
+            limits: Limits::default(),
+            run_worker: false,
+            demo: false,
+            data_dir: PathBuf::from("data"),
+            threads: std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secret_never_prints() {
+        let s = Secret::new("hunter2");
+        assert!(!format!("{s:?}").contains("hunter2"));
+        assert!(!format!("{s}").contains("hunter2"));
+        let db = DatabaseConfig::Postgres(Secret::new("postgres://u:pw@h/db"));
+        assert!(!format!("{db:?}").contains("pw"));
+    }
+
+    #[test]
+    fn database_url_selects_store() {
+        let dir = std::path::Path::new("/tmp/x");
+        assert!(matches!(
+            DatabaseConfig::from_url(None, dir).unwrap(),
+            DatabaseConfig::Sqlite(p) if p == dir.join("genfab.db")
+        ));
+        assert!(matches!(
+            DatabaseConfig::from_url(Some(&Secret::new("postgres://a/b")), dir).unwrap(),
+            DatabaseConfig::Postgres(_)
+        ));
+        assert!(DatabaseConfig::from_url(Some(&Secret::new("mysql://a/b")), dir).is_err());
+    }
+}

@@ -1,0 +1,18 @@
+//! genfab: generative models for the factory floor, as one service.
+//! Layers (see ARCHITECTURE.md): domain, ingest, ml, store, jobs, api, web, with cli/startup on top.
+
+pub mod api;
+pub mod auth;
+pub mod bench;
+pub mod catalog;
+pub mod cli;
+pub mod config;
+pub mod demo;
+pub mod domain;
+pub mod ingest;
+pub mod jobs;
+pub mod ml;
+pub mod startup;
+pub mod store;
+pub mod telemetry;
+pub mod web;

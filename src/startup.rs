@@ -1,0 +1,78 @@
+//! Building and running the application: store, migrations, first admin token, demo data,
+//! HTTP server and the in-process worker. Tests build it on port 0 and read `port()` back.
+
+use crate::api::{self, metrics::Metrics, AppState};
+use crate::config::Settings;
+use crate::store::Store;
+use crate::{auth, demo, jobs, web as dashboard};
+use actix_web::dev::{Server, ServerHandle};
+use actix_web::middleware::from_fn;
+use actix_web::{web, App, HttpServer};
+use anyhow::Context;
+use std::net::TcpListener;
+use tracing_actix_web::TracingLogger;
+
+/// A built, not yet running, genfab server.
+pub struct Application {
+    port: u16,
+    server: Server,
+    store: Store,
+    run_worker: bool,
+}
+
+/// Connects, migrates and prepares the store as `serve` and `worker` both need it.
+pub async fn prepare_store(settings: &Settings) -> anyhow::Result<Store> {
+    let store = Store::connect(&settings.database).await?;
+    store.migrate().await?;
+    Ok(store)
+}
+
+impl Application {
+    pub async fn build(settings: Settings) -> anyhow::Result<Application> {
+        let store = prepare_store(&settings).await?;
+        auth::bootstrap_admin(&store, settings.admin_token.as_ref(), &settings.state_dir).await?;
+        if settings.demo {
+            demo::load(&store, &settings.data_dir, &settings.limits).await?;
+        }
+        let listener = TcpListener::bind(settings.bind).with_context(|| format!("could not listen on {}", settings.bind))?;
+        let port = listener.local_addr()?.port();
+        let state = web::Data::new(AppState { store: store.clone(), limits: settings.limits.clone(), metrics: Metrics::new()? });
+        let server = HttpServer::new(move || {
+            App::new()
+                .wrap(from_fn(api::metrics::track))
+                .wrap(TracingLogger::default())
+                .app_data(state.clone())
+                .app_data(api::query_config())
+                .route("/", web::get().to(dashboard::index))
+                .configure(api::configure)
+        })
+        .listen(listener)?
+        .shutdown_timeout(30)
+        .run();
+        tracing::info!(port, store = store.backend(), "genfab listening");
+        Ok(Application { port, server, store, run_worker: settings.run_worker })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// A handle that stops the server gracefully (finishing in-flight requests).
+    pub fn handle(&self) -> ServerHandle {
+        self.server.handle()
+    }
+
+    /// Serves until SIGINT/SIGTERM or `handle().stop()`, then stops the worker, which puts
+    /// the jobs it held back in the queue.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        let worker = self.run_worker.then(|| tokio::spawn(jobs::run_worker(self.store.clone(), rx)));
+        let served = self.server.await;
+        let _ = tx.send(true);
+        if let Some(w) = worker {
+            w.await.context("worker task failed")??;
+        }
+        self.store.close().await;
+        served.context("the HTTP server failed")
+    }
+}

@@ -1,0 +1,8 @@
+//! Black-box API tests: the real application on a random port, on Postgres and on SQLite.
+
+mod helpers;
+
+mod access;
+mod datasets;
+mod datasets_bad_input;
+mod lifecycle;
