@@ -4,7 +4,9 @@
 use crate::config::Limits;
 use crate::domain::{ColumnStats, Schema, SchemaOverride};
 use crate::ingest::{self, Format, IngestError};
-use crate::store::{AppendOutcome, DatasetMeta, IdempotencyRecord, NewChunk, NewVersion, Store, VersionMeta};
+use crate::store::{
+    AppendOutcome, DatasetMeta, IdempotencyRecord, NewChunk, NewVersion, Store, VersionMeta,
+};
 use polars::prelude::DataFrame;
 use sha2::{Digest, Sha256};
 
@@ -51,7 +53,12 @@ fn chunk_of(mut df: DataFrame, schema: &Schema) -> anyhow::Result<NewChunk> {
         .map(|(c, s)| ingest::column_stats(c, s.kind))
         .collect();
     let parquet = ingest::to_parquet(&mut df)?;
-    Ok(NewChunk { row_count: df.height() as i64, sha256: sha256_hex(&parquet), stats, parquet })
+    Ok(NewChunk {
+        row_count: df.height() as i64,
+        sha256: sha256_hex(&parquet),
+        stats,
+        parquet,
+    })
 }
 
 /// Parses, types and packs an upload (CPU work: call on a blocking thread).
@@ -74,8 +81,12 @@ pub fn prepare_upload(
     })
 }
 
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, CatalogError> + Send + 'static) -> Result<T, CatalogError> {
-    tokio::task::spawn_blocking(f).await.map_err(|e| anyhow::anyhow!("ingest task failed: {e}"))?
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, CatalogError> + Send + 'static,
+) -> Result<T, CatalogError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| anyhow::anyhow!("ingest task failed: {e}"))?
 }
 
 /// Creates a dataset from an upload.
@@ -88,7 +99,10 @@ pub async fn upload(
     limits: Limits,
 ) -> Result<(DatasetMeta, VersionMeta), CatalogError> {
     let v = blocking(move || prepare_upload(&body, &format, overrides.as_ref(), &limits)).await?;
-    store.create_dataset(name, v).await?.ok_or_else(|| CatalogError::NameTaken(name.to_string()))
+    store
+        .create_dataset(name, v)
+        .await?
+        .ok_or_else(|| CatalogError::NameTaken(name.to_string()))
 }
 
 /// How an append or schema change was answered.
@@ -107,7 +121,10 @@ pub struct Idempotency {
     pub request_sha256: String,
 }
 
-async fn check_replay(store: &Store, idem: Option<&Idempotency>) -> Result<Option<IdempotencyRecord>, CatalogError> {
+async fn check_replay(
+    store: &Store,
+    idem: Option<&Idempotency>,
+) -> Result<Option<IdempotencyRecord>, CatalogError> {
     let Some(i) = idem else { return Ok(None) };
     match store.get_idempotency(&i.scope, &i.key).await? {
         Some(r) if r.request_sha256 == i.request_sha256 => Ok(Some(r)),
@@ -117,7 +134,10 @@ async fn check_replay(store: &Store, idem: Option<&Idempotency>) -> Result<Optio
 }
 
 async fn latest(store: &Store, id: i64) -> Result<VersionMeta, CatalogError> {
-    store.get_version(id, None).await?.ok_or(CatalogError::NotFound(id))
+    store
+        .get_version(id, None)
+        .await?
+        .ok_or(CatalogError::NotFound(id))
 }
 
 /// Appends rows as a new version. `respond` builds the answer stored for idempotent retries.
@@ -157,10 +177,19 @@ where
             chunk: Some(chunk),
             source: "append".into(),
         };
-        let record = idem.as_ref().map(|i| (i.scope.clone(), i.key.clone(), i.request_sha256.clone(), 201));
+        let record = idem.as_ref().map(|i| {
+            (
+                i.scope.clone(),
+                i.key.clone(),
+                i.request_sha256.clone(),
+                201,
+            )
+        });
         match store.add_version(id, &base, v, record, &respond).await? {
             AppendOutcome::Created(m) => return Ok(Answer::Created(m)),
-            AppendOutcome::Replay(r) if Some(&r.request_sha256) == idem.as_ref().map(|i| &i.request_sha256) => {
+            AppendOutcome::Replay(r)
+                if Some(&r.request_sha256) == idem.as_ref().map(|i| &i.request_sha256) =>
+            {
                 return Ok(Answer::Replayed(r))
             }
             AppendOutcome::Replay(_) => return Err(CatalogError::IdempotencyMismatch),
@@ -168,13 +197,23 @@ where
             AppendOutcome::Stale => continue,
         }
     }
-    Err(anyhow::anyhow!("dataset {id} changed 20 times while this append was prepared; try again").into())
+    Err(
+        anyhow::anyhow!("dataset {id} changed 20 times while this append was prepared; try again")
+            .into(),
+    )
 }
 
 /// All rows of a version, typed by the version's schema.
-pub async fn read_version(store: &Store, id: i64, version: Option<i32>) -> Result<(VersionMeta, DataFrame), CatalogError> {
+pub async fn read_version(
+    store: &Store,
+    id: i64,
+    version: Option<i32>,
+) -> Result<(VersionMeta, DataFrame), CatalogError> {
     let meta = match version {
-        Some(v) => store.get_version(id, Some(v)).await?.ok_or(CatalogError::VersionNotFound(id, v))?,
+        Some(v) => store
+            .get_version(id, Some(v))
+            .await?
+            .ok_or(CatalogError::VersionNotFound(id, v))?,
         None => latest(store, id).await?,
     };
     let chunks = store.version_chunks(id, meta.n_chunks).await?;
@@ -216,6 +255,9 @@ where
                 co.role = co.role.or(Some(c.role));
                 co.min = co.min.or(c.declared_min);
                 co.max = co.max.or(c.declared_max);
+                if co.levels.is_none() && c.levels_declared {
+                    co.levels = Some(c.levels.clone());
+                }
                 merged.columns.insert(c.name.clone(), co);
             }
             let (typed, schema) = ingest::infer_and_type(df, Some(&merged))?;
@@ -246,7 +288,12 @@ where
 }
 
 /// The rows of a version in an export format.
-pub async fn export(store: &Store, id: i64, version: Option<i32>, format: Format) -> Result<Vec<u8>, CatalogError> {
+pub async fn export(
+    store: &Store,
+    id: i64,
+    version: Option<i32>,
+    format: Format,
+) -> Result<Vec<u8>, CatalogError> {
     let (_, mut df) = read_version(store, id, version).await?;
     blocking(move || {
         Ok(match format {

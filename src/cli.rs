@@ -8,7 +8,11 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 #[derive(Debug, Parser)]
-#[command(name = "genfab", version, about = "Generative models for the factory floor: datasets, VAEs, synthetic data, design studies, anomaly detection")]
+#[command(
+    name = "genfab",
+    version,
+    about = "Generative models for the factory floor: datasets, VAEs, synthetic data, design studies, anomaly detection"
+)]
 pub struct Cli {
     #[command(flatten)]
     pub global: Global,
@@ -22,7 +26,12 @@ pub struct Global {
     #[arg(long, env = "DATABASE_URL", global = true, hide_env_values = true)]
     pub database_url: Option<Secret>,
     /// Folder for the SQLite store and the first admin token.
-    #[arg(long, env = "GENFAB_STATE_DIR", default_value = "./.genfab", global = true)]
+    #[arg(
+        long,
+        env = "GENFAB_STATE_DIR",
+        default_value = "./.genfab",
+        global = true
+    )]
     pub state_dir: PathBuf,
     /// Log line format: json (for log collectors) or pretty (for people). Level: GENFAB_LOG or RUST_LOG.
     #[arg(long, env = "GENFAB_LOG_FORMAT", default_value = "pretty", value_parser = ["json", "pretty"], global = true)]
@@ -155,7 +164,9 @@ impl ServeArgs {
 /// Sizes the one pool that heavy numerics draw their threads from.
 pub fn init_threads(threads: Option<usize>) {
     if let Some(n) = threads {
-        let _ = rayon::ThreadPoolBuilder::new().num_threads(n.max(1)).build_global();
+        let _ = rayon::ThreadPoolBuilder::new()
+            .num_threads(n.max(1))
+            .build_global();
     }
 }
 
@@ -171,7 +182,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Worker(args) => {
             init_threads(args.threads);
-            let settings = Settings::for_database(cli.global.database()?, cli.global.state_dir.clone());
+            let settings =
+                Settings::for_database(cli.global.database()?, cli.global.state_dir.clone());
             let store = crate::startup::prepare_store(&settings).await?;
             let (tx, rx) = tokio::sync::watch::channel(false);
             tokio::spawn(async move {
@@ -181,23 +193,45 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             crate::jobs::run_worker(store, rx).await
         }
         Command::Migrate => {
-            let settings = Settings::for_database(cli.global.database()?, cli.global.state_dir.clone());
+            let settings =
+                Settings::for_database(cli.global.database()?, cli.global.state_dir.clone());
             let store = crate::startup::prepare_store(&settings).await?;
             println!("migrations applied ({})", store.backend());
             Ok(())
         }
-        Command::Bench { command: BenchCommand::Upload { file, rows, columns } } => {
+        Command::Bench {
+            command:
+                BenchCommand::Upload {
+                    file,
+                    rows,
+                    columns,
+                },
+        } => {
             let (body, source) = match file {
                 Some(f) => (
-                    std::fs::read(f).map_err(|e| anyhow::anyhow!("could not read {}: {e}", f.display()))?,
+                    std::fs::read(f)
+                        .map_err(|e| anyhow::anyhow!("could not read {}: {e}", f.display()))?,
                     f.display().to_string(),
                 ),
-                None => (crate::bench::synthetic_csv(*rows, *columns, 42), format!("synthetic {rows}x{columns}")),
+                None => (
+                    crate::bench::synthetic_csv(*rows, *columns, 42),
+                    format!("synthetic {rows}x{columns}"),
+                ),
             };
             let (store, temp) = crate::bench::bench_store(&cli.global.database()?).await?;
-            let name = format!("bench-{}-{}", std::process::id(), chrono::Utc::now().timestamp_millis());
+            let name = format!(
+                "bench-{}-{}",
+                std::process::id(),
+                chrono::Utc::now().timestamp_millis()
+            );
             let report = crate::bench::upload(&store, source, body, &name).await;
-            if let (Ok(Some(d)), crate::store::Store::Postgres(_)) = (store.list_datasets(0, 1000).await.map(|l| l.into_iter().find(|d| d.name == name)), &store) {
+            if let (Ok(Some(d)), crate::store::Store::Postgres(_)) = (
+                store
+                    .list_datasets(0, 1000)
+                    .await
+                    .map(|l| l.into_iter().find(|d| d.name == name)),
+                &store,
+            ) {
                 store.delete_dataset(d.id).await?;
             }
             store.close().await;
@@ -209,11 +243,17 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("{}", serde_json::to_string(&report?)?);
             Ok(())
         }
-        Command::Token { command: TokenCommand::Create { role, name } } => {
-            let settings = Settings::for_database(cli.global.database()?, cli.global.state_dir.clone());
+        Command::Token {
+            command: TokenCommand::Create { role, name },
+        } => {
+            let settings =
+                Settings::for_database(cli.global.database()?, cli.global.state_dir.clone());
             let store = crate::startup::prepare_store(&settings).await?;
             let (info, token) = crate::auth::create_token(&store, name, *role).await?;
-            eprintln!("token {} ({}, {}) created; it is shown only now:", info.id, info.name, info.role);
+            eprintln!(
+                "token {} ({}, {}) created; it is shown only now:",
+                info.id, info.name, info.role
+            );
             println!("{}", token.expose());
             Ok(())
         }
@@ -253,11 +293,20 @@ mod tests {
         fn walk(c: &clap::Command) {
             for a in c.get_arguments() {
                 if a.get_id() != "help" && a.get_id() != "version" {
-                    assert!(a.get_help().is_some(), "flag --{} of `{}` has no help", a.get_id(), c.get_name());
+                    assert!(
+                        a.get_help().is_some(),
+                        "flag --{} of `{}` has no help",
+                        a.get_id(),
+                        c.get_name()
+                    );
                 }
             }
             for s in c.get_subcommands() {
-                assert!(s.get_about().is_some(), "command `{}` has no help", s.get_name());
+                assert!(
+                    s.get_about().is_some(),
+                    "command `{}` has no help",
+                    s.get_name()
+                );
                 walk(s);
             }
         }

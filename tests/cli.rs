@@ -6,13 +6,22 @@ use std::time::{Duration, Instant};
 
 fn genfab() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_genfab"));
-    c.env_remove("DATABASE_URL").env_remove("GENFAB_ADMIN_TOKEN").env("GENFAB_LOG_FORMAT", "pretty").env("NO_COLOR", "1");
+    c.env_remove("DATABASE_URL")
+        .env_remove("GENFAB_ADMIN_TOKEN")
+        .env("GENFAB_LOG_FORMAT", "pretty")
+        .env("NO_COLOR", "1");
     c
 }
 
 #[test]
 fn help_explains_every_command() {
-    for args in [vec!["--help"], vec!["serve", "--help"], vec!["worker", "--help"], vec!["token", "create", "--help"], vec!["bench", "upload", "--help"]] {
+    for args in [
+        vec!["--help"],
+        vec!["serve", "--help"],
+        vec!["worker", "--help"],
+        vec!["token", "create", "--help"],
+        vec!["bench", "upload", "--help"],
+    ] {
         let out = genfab().args(&args).output().unwrap();
         assert!(out.status.success(), "{args:?}");
         let text = String::from_utf8_lossy(&out.stdout);
@@ -20,31 +29,70 @@ fn help_explains_every_command() {
     }
     let out = genfab().args(["serve", "--help"]).output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
-    for flag in ["--bind", "--demo", "--admin-token", "--max-body-bytes", "--database-url", "--state-dir", "GENFAB_BIND"] {
+    for flag in [
+        "--bind",
+        "--demo",
+        "--admin-token",
+        "--max-body-bytes",
+        "--database-url",
+        "--state-dir",
+        "GENFAB_BIND",
+    ] {
         assert!(text.contains(flag), "serve --help lacks {flag}");
     }
 }
 
 #[test]
 fn secrets_from_the_environment_stay_out_of_help() {
-    let out = genfab().env("GENFAB_ADMIN_TOKEN", "supersecret-admin-token").args(["serve", "--help"]).output().unwrap();
+    let out = genfab()
+        .env("GENFAB_ADMIN_TOKEN", "supersecret-admin-token")
+        .args(["serve", "--help"])
+        .output()
+        .unwrap();
     assert!(!String::from_utf8_lossy(&out.stdout).contains("supersecret"));
 }
 
 #[test]
 fn migrate_and_token_create_on_sqlite() {
     let dir = tempfile::tempdir().unwrap();
-    let out = genfab().arg("--state-dir").arg(dir.path()).arg("migrate").output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = genfab()
+        .arg("--state-dir")
+        .arg(dir.path())
+        .arg("migrate")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(dir.path().join("genfab.db").exists());
-    let out = genfab().arg("--state-dir").arg(dir.path()).args(["token", "create", "--role", "mes", "--name", "line 3"]).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = genfab()
+        .arg("--state-dir")
+        .arg(dir.path())
+        .args(["token", "create", "--role", "mes", "--name", "line 3"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let token = String::from_utf8_lossy(&out.stdout).trim().to_string();
     assert!(token.starts_with("gf_") && token.len() > 40, "{token}");
-    let out = genfab().arg("--state-dir").arg(dir.path()).args(["token", "create", "--role", "root", "--name", "x"]).output().unwrap();
+    let out = genfab()
+        .arg("--state-dir")
+        .arg(dir.path())
+        .args(["token", "create", "--role", "root", "--name", "x"])
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("'root' is not a role"));
-    let out = genfab().env("DATABASE_URL", "mysql://x/y").arg("migrate").output().unwrap();
+    let out = genfab()
+        .env("DATABASE_URL", "mysql://x/y")
+        .arg("migrate")
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("postgres://"));
 }
@@ -67,33 +115,71 @@ fn serve_stops_gracefully_on_sigterm() {
     assert!(line.contains("first admin token"), "{line}");
     let file_token = std::fs::read_to_string(dir.path().join("admin-token")).unwrap();
     assert!(line.contains(file_token.trim()));
-    let stderr = BufReader::new(child.stderr.take().unwrap());
+    // Drain stderr in a thread, as a service manager would, and pick the port from the log.
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for l in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(l);
+        }
+    });
     let mut port = None;
     let mut log = String::new();
-    for l in stderr.lines() {
-        let l = l.unwrap();
+    while let Ok(l) = rx.recv_timeout(Duration::from_secs(30)) {
         log.push_str(&l);
         log.push('\n');
         if let Some(p) = l.split("port=").nth(1) {
-            port = p.split_whitespace().next().and_then(|p| p.parse::<u16>().ok());
+            port = p
+                .split_whitespace()
+                .next()
+                .and_then(|p| p.parse::<u16>().ok());
             break;
         }
     }
     let port = port.unwrap_or_else(|| panic!("no port in log:\n{log}"));
     let addr = format!("127.0.0.1:{port}");
-    let ok = std::net::TcpStream::connect(&addr).is_ok();
-    assert!(ok, "server not reachable on {addr}");
-    assert!(!log.contains(file_token.trim()), "the token must not reach the log");
+    // Ready once /healthz answers (signal handlers are installed by then).
+    let healthz = || -> Option<String> {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(&addr).ok()?;
+        s.write_all(b"GET /healthz HTTP/1.0\r\n\r\n").ok()?;
+        let mut out = String::new();
+        s.read_to_string(&mut out).ok()?;
+        Some(out)
+    };
+    let start = Instant::now();
+    while !healthz().is_some_and(|r| r.starts_with("HTTP/1.0 200")) {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "server not ready on {addr}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        !log.contains(file_token.trim()),
+        "the token must not reach the log"
+    );
     let pid = child.id() as i32;
-    let status = Command::new("kill").args(["-TERM", &pid.to_string()]).status().unwrap();
+    let status = Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap();
     assert!(status.success());
     let start = Instant::now();
     loop {
         if let Some(s) = child.try_wait().unwrap() {
-            assert!(s.success(), "exit status {s:?}");
+            while let Ok(l) = rx.try_recv() {
+                log.push_str(&l);
+                log.push('\n');
+            }
+            assert!(s.success(), "exit status {s:?}, log:\n{log}");
+            assert!(log.contains("SIGTERM received"), "{log}");
             break;
         }
-        assert!(start.elapsed() < Duration::from_secs(40), "did not stop after SIGTERM");
+        assert!(
+            start.elapsed() < Duration::from_secs(40),
+            "did not stop after SIGTERM"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
     assert!(std::net::TcpStream::connect(&addr).is_err());

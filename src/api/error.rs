@@ -40,7 +40,14 @@ struct Problem<'a> {
 
 impl ApiError {
     pub fn new(status: StatusCode, title: &'static str, detail: impl Into<String>) -> Self {
-        ApiError::Client { status, title, detail: detail.into(), row: None, column: None, field: None }
+        ApiError::Client {
+            status,
+            title,
+            detail: detail.into(),
+            row: None,
+            column: None,
+            field: None,
+        }
     }
     pub fn bad_request(detail: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "Bad request", detail)
@@ -48,9 +55,21 @@ impl ApiError {
     /// A bad value in a named request field (query parameter or JSON member).
     pub fn bad_field(field: &str, detail: impl Into<String>) -> Self {
         match Self::bad_request(detail) {
-            ApiError::Client { status, title, detail, row, column, .. } => {
-                ApiError::Client { status, title, detail, row, column, field: Some(field.to_string()) }
-            }
+            ApiError::Client {
+                status,
+                title,
+                detail,
+                row,
+                column,
+                ..
+            } => ApiError::Client {
+                status,
+                title,
+                detail,
+                row,
+                column,
+                field: Some(field.to_string()),
+            },
             other => other,
         }
     }
@@ -70,7 +89,11 @@ impl ApiError {
         Self::new(StatusCode::PAYLOAD_TOO_LARGE, "Payload too large", detail)
     }
     pub fn unsupported(detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "Unsupported media type", detail)
+        Self::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "Unsupported media type",
+            detail,
+        )
     }
 }
 
@@ -93,9 +116,21 @@ impl ResponseError for ApiError {
 
     fn error_response(&self) -> HttpResponse {
         let (status, title, detail, row, column, field) = match self {
-            ApiError::Client { status, title, detail, row, column, field } => {
-                (*status, *title, detail.as_str(), *row, column.as_deref(), field.as_deref())
-            }
+            ApiError::Client {
+                status,
+                title,
+                detail,
+                row,
+                column,
+                field,
+            } => (
+                *status,
+                *title,
+                detail.as_str(),
+                *row,
+                column.as_deref(),
+                field.as_deref(),
+            ),
             ApiError::Unexpected(e) => {
                 tracing::error!(error = %format!("{e:#}"), "request failed");
                 (
@@ -109,8 +144,18 @@ impl ResponseError for ApiError {
             }
         };
         let slug = title.to_ascii_lowercase().replace(' ', "-");
-        let body = Problem { kind: format!("urn:genfab:problem:{slug}"), title, status: status.as_u16(), detail, row, column, field };
-        HttpResponse::build(status).content_type("application/problem+json").json(body)
+        let body = Problem {
+            kind: format!("urn:genfab:problem:{slug}"),
+            title,
+            status: status.as_u16(),
+            detail,
+            row,
+            column,
+            field,
+        };
+        HttpResponse::build(status)
+            .content_type("application/problem+json")
+            .json(body)
     }
 }
 
@@ -126,7 +171,14 @@ impl From<IngestError> for ApiError {
             IngestErrorKind::Invalid => (StatusCode::BAD_REQUEST, "Invalid table"),
             IngestErrorKind::TooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "Table too large"),
         };
-        ApiError::Client { status, title, detail: e.message, row: e.row, column: e.column, field: None }
+        ApiError::Client {
+            status,
+            title,
+            detail: e.message,
+            row: e.row,
+            column: e.column,
+            field: None,
+        }
     }
 }
 
@@ -135,10 +187,14 @@ impl From<CatalogError> for ApiError {
         match e {
             CatalogError::Invalid(i) => i.into(),
             CatalogError::NameTaken(_) => ApiError::conflict(e.to_string()),
-            CatalogError::NotFound(_) | CatalogError::VersionNotFound(..) => ApiError::not_found(e.to_string()),
-            CatalogError::IdempotencyMismatch => {
-                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "Idempotency key reused", e.to_string())
+            CatalogError::NotFound(_) | CatalogError::VersionNotFound(..) => {
+                ApiError::not_found(e.to_string())
             }
+            CatalogError::IdempotencyMismatch => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "Idempotency key reused",
+                e.to_string(),
+            ),
             CatalogError::Unexpected(e) => ApiError::Unexpected(e),
         }
     }

@@ -23,7 +23,9 @@ pub struct AppState {
 }
 
 async fn not_found() -> Result<actix_web::HttpResponse, ApiError> {
-    Err(ApiError::not_found("no such endpoint; the API lives under /api/v1"))
+    Err(ApiError::not_found(
+        "no such endpoint; the API lives under /api/v1",
+    ))
 }
 
 /// Registers every route.
@@ -31,10 +33,17 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(health::healthz))
         .route("/readyz", web::get().to(health::readyz))
         .route("/metrics", web::get().to(metrics::metrics))
-        .service(web::scope("/api/v1").configure(datasets::routes).configure(tokens::routes).default_service(web::to(not_found)));
+        .service(
+            web::scope("/api/v1")
+                .configure(datasets::routes)
+                .configure(tokens::routes)
+                .default_service(web::to(not_found)),
+        );
 }
 
 /// Answers malformed query strings and JSON bodies with problem+json naming the problem.
 pub fn query_config() -> web::QueryConfig {
-    web::QueryConfig::default().error_handler(|e, _| ApiError::bad_request(format!("the query string is not valid: {e}")).into())
+    web::QueryConfig::default().error_handler(|e, _| {
+        ApiError::bad_request(format!("the query string is not valid: {e}")).into()
+    })
 }

@@ -26,7 +26,12 @@ impl Cursor {
                 .parse::<i64>()
                 .ok()
                 .filter(|l| (1..=MAX_LIMIT).contains(l))
-                .ok_or_else(|| ApiError::bad_field("limit", format!("limit must be an integer from 1 to {MAX_LIMIT}")))?,
+                .ok_or_else(|| {
+                    ApiError::bad_field(
+                        "limit",
+                        format!("limit must be an integer from 1 to {MAX_LIMIT}"),
+                    )
+                })?,
         };
         let after = match self.cursor.as_deref() {
             None | Some("") => 0,
@@ -35,7 +40,12 @@ impl Cursor {
                 .ok()
                 .and_then(|b| String::from_utf8(b).ok())
                 .and_then(|s| s.strip_prefix("id:").and_then(|n| n.parse::<i64>().ok()))
-                .ok_or_else(|| ApiError::bad_field("cursor", "the cursor is not one this server gave out; start without it"))?,
+                .ok_or_else(|| {
+                    ApiError::bad_field(
+                        "cursor",
+                        "the cursor is not one this server gave out; start without it",
+                    )
+                })?,
         };
         Ok((after, limit))
     }
@@ -53,7 +63,11 @@ impl<T> Page<T> {
     pub fn new(mut items: Vec<T>, limit: i64, id: impl Fn(&T) -> i64) -> Page<T> {
         let more = items.len() as i64 > limit;
         items.truncate(limit as usize);
-        let next_cursor = if more { items.last().map(|t| encode(id(t))) } else { None };
+        let next_cursor = if more {
+            items.last().map(|t| encode(id(t)))
+        } else {
+            None
+        };
         Page { items, next_cursor }
     }
 }

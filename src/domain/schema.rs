@@ -95,7 +95,13 @@ impl ColumnStats {
             min: min_opt(self.min, other.min),
             max: max_opt(self.max, other.max),
             mean,
-            std: m2.map(|m2| if count > 1 { (m2 / (count as f64 - 1.0)).sqrt() } else { 0.0 }),
+            std: m2.map(|m2| {
+                if count > 1 {
+                    (m2 / (count as f64 - 1.0)).sqrt()
+                } else {
+                    0.0
+                }
+            }),
             m2,
             levels,
             distinct,
@@ -136,6 +142,9 @@ pub struct ColumnSchema {
     /// Category levels, sorted (categorical and boolean columns).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub levels: Vec<String>,
+    /// True when the engineer declared the levels: other values are then refused.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub levels_declared: bool,
     /// Missing values.
     pub missing: u64,
 }

@@ -24,7 +24,12 @@ pub enum Format {
 impl Format {
     /// The format for a media type (parameters such as `; charset=utf-8` are ignored).
     pub fn from_media_type(media: &str) -> Option<Format> {
-        let essence = media.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+        let essence = media
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
         match essence.as_str() {
             "text/csv" | "application/csv" | "text/plain" | "text/tab-separated-values" => {
                 Some(Format::Csv(CsvOptions::default()))
@@ -53,7 +58,11 @@ impl Format {
 const NULL_TOKENS: [&str; 5] = ["NA", "N/A", "null", "NULL", "None"];
 
 /// Parses a body into a data frame with polars' own types (strings where it could not tell).
-pub fn read_table(bytes: &[u8], format: &Format, limits: &Limits) -> Result<DataFrame, IngestError> {
+pub fn read_table(
+    bytes: &[u8],
+    format: &Format,
+    limits: &Limits,
+) -> Result<DataFrame, IngestError> {
     let df = match format {
         Format::Csv(opts) => read_csv(bytes, opts, limits)?,
         Format::Parquet => read_parquet(bytes)?,
@@ -109,7 +118,9 @@ fn read_csv(bytes: &[u8], opts: &CsvOptions, limits: &Limits) -> Result<DataFram
 
 fn read_parquet(bytes: &[u8]) -> Result<DataFrame, IngestError> {
     if bytes.is_empty() {
-        return Err(IngestError::invalid("the body is empty: send a Parquet file"));
+        return Err(IngestError::invalid(
+            "the body is empty: send a Parquet file",
+        ));
     }
     let df = ParquetReader::new(Cursor::new(bytes))
         .finish()
@@ -118,7 +129,14 @@ fn read_parquet(bytes: &[u8]) -> Result<DataFrame, IngestError> {
     check_unique_names(&names)?;
     for c in df.columns() {
         let ok = c.dtype().is_primitive_numeric()
-            || matches!(c.dtype(), DataType::Boolean | DataType::String | DataType::Datetime(_, _) | DataType::Date | DataType::Null);
+            || matches!(
+                c.dtype(),
+                DataType::Boolean
+                    | DataType::String
+                    | DataType::Datetime(_, _)
+                    | DataType::Date
+                    | DataType::Null
+            );
         if !ok {
             return Err(IngestError::at(
                 None,
@@ -164,14 +182,20 @@ impl JsonColumn {
 
 fn read_json(bytes: &[u8], limits: &Limits) -> Result<DataFrame, IngestError> {
     if bytes.trim_ascii().is_empty() {
-        return Err(IngestError::invalid("the body is empty: send a JSON array of row objects"));
+        return Err(IngestError::invalid(
+            "the body is empty: send a JSON array of row objects",
+        ));
     }
     let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| {
-        IngestError::invalid(format!("the body is not valid JSON (line {}, column {}): {e}", e.line(), e.column()))
+        IngestError::invalid(format!(
+            "the body is not valid JSON (line {}, column {}): {e}",
+            e.line(),
+            e.column()
+        ))
     })?;
-    let rows = value
-        .as_array()
-        .ok_or_else(|| IngestError::invalid("the JSON body must be an array of row objects, like [{\"a\": 1}]"))?;
+    let rows = value.as_array().ok_or_else(|| {
+        IngestError::invalid("the JSON body must be an array of row objects, like [{\"a\": 1}]")
+    })?;
     if rows.len() > limits.max_rows {
         return Err(IngestError::too_large(format!(
             "the table has {} rows; the limit is {} (GENFAB_MAX_ROWS)",
@@ -184,9 +208,12 @@ fn read_json(bytes: &[u8], limits: &Limits) -> Result<DataFrame, IngestError> {
     let mut cols: Vec<JsonColumn> = Vec::new();
     for (i, row) in rows.iter().enumerate() {
         let r = i as u64 + 1;
-        let obj = row
-            .as_object()
-            .ok_or_else(|| IngestError::at_row(r, "is not a JSON object; each row must be {\"column\": value, ...}"))?;
+        let obj = row.as_object().ok_or_else(|| {
+            IngestError::at_row(
+                r,
+                "is not a JSON object; each row must be {\"column\": value, ...}",
+            )
+        })?;
         for (k, v) in obj {
             let j = match index.get(k) {
                 Some(&j) => j,
@@ -251,7 +278,9 @@ fn read_json(bytes: &[u8], limits: &Limits) -> Result<DataFrame, IngestError> {
         }
     }
     if rows.is_empty() || names.is_empty() {
-        return Err(IngestError::invalid("the JSON array holds no rows with columns"));
+        return Err(IngestError::invalid(
+            "the JSON array holds no rows with columns",
+        ));
     }
     let columns: Vec<Column> = names
         .iter()
@@ -266,5 +295,6 @@ fn read_json(bytes: &[u8], limits: &Limits) -> Result<DataFrame, IngestError> {
             }
         })
         .collect();
-    DataFrame::new(rows.len(), columns).map_err(|e| IngestError::invalid(format!("could not build the table: {e}")))
+    DataFrame::new(rows.len(), columns)
+        .map_err(|e| IngestError::invalid(format!("could not build the table: {e}")))
 }

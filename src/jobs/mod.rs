@@ -10,7 +10,10 @@ const LEASE: Duration = Duration::from_secs(60);
 
 /// Runs one job's work; returns its result or an error message kept on the job.
 fn handle(job: &ClaimedJob) -> Result<serde_json::Value, String> {
-    Err(format!("this genfab has no handler for jobs of kind '{}'", job.kind))
+    Err(format!(
+        "this genfab has no handler for jobs of kind '{}'",
+        job.kind
+    ))
 }
 
 /// What one step of the worker came to (tests drive the worker step by step).
@@ -23,7 +26,9 @@ pub enum Step {
 /// Claims and runs at most one job.
 pub async fn try_execute_job(store: &Store, owner: &str) -> anyhow::Result<Step> {
     let lease = chrono::Duration::from_std(LEASE)?;
-    let Some(job) = store.claim_job(owner, lease).await? else { return Ok(Step::EmptyQueue) };
+    let Some(job) = store.claim_job(owner, lease).await? else {
+        return Ok(Step::EmptyQueue);
+    };
     tracing::info!(job = job.id, kind = %job.kind, attempt = job.attempts, "job claimed");
     let j = job.clone();
     let outcome = tokio::task::spawn_blocking(move || handle(&j))

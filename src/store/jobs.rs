@@ -7,7 +7,12 @@ use chrono::Utc;
 
 impl Store {
     /// Queues a job; `dataset_id` marks the dataset as in use while the job is queued or running.
-    pub async fn enqueue_job(&self, kind: &str, payload: &serde_json::Value, dataset_id: Option<i64>) -> anyhow::Result<i64> {
+    pub async fn enqueue_job(
+        &self,
+        kind: &str,
+        payload: &serde_json::Value,
+        dataset_id: Option<i64>,
+    ) -> anyhow::Result<i64> {
         let q = "INSERT INTO jobs (kind, payload, status, run_at, dataset_id, created_at) VALUES ($1, $2, 'queued', $3, $4, $3) RETURNING id";
         let now = Utc::now();
         dispatch!(self, p => sqlx::query_scalar(q).bind(kind).bind(sqlx::types::Json(payload)).bind(now).bind(dataset_id).fetch_one(p).await)
@@ -17,7 +22,8 @@ impl Store {
     /// Jobs per status, for `/metrics`.
     pub async fn job_counts(&self) -> anyhow::Result<Vec<(String, i64)>> {
         let q = "SELECT status, COUNT(*) FROM jobs GROUP BY status ORDER BY status";
-        dispatch!(self, p => sqlx::query_as::<_, (String, i64)>(q).fetch_all(p).await).context("could not count jobs")
+        dispatch!(self, p => sqlx::query_as::<_, (String, i64)>(q).fetch_all(p).await)
+            .context("could not count jobs")
     }
 }
 
@@ -33,7 +39,11 @@ pub struct ClaimedJob {
 
 impl Store {
     /// Claims the oldest due job (or one whose lease expired) for `owner` until `lease`.
-    pub async fn claim_job(&self, owner: &str, lease: chrono::Duration) -> anyhow::Result<Option<ClaimedJob>> {
+    pub async fn claim_job(
+        &self,
+        owner: &str,
+        lease: chrono::Duration,
+    ) -> anyhow::Result<Option<ClaimedJob>> {
         let now = Utc::now();
         let expires = now + lease;
         let pick = "SELECT id FROM jobs WHERE ((status = 'queued' AND run_at <= $2) OR (status = 'running' AND lease_expires_at < $2)) \
@@ -51,7 +61,11 @@ impl Store {
     }
 
     /// Ends a job: `succeeded` with a result, or `failed` (retried later while attempts remain).
-    pub async fn finish_job(&self, job: &ClaimedJob, outcome: Result<serde_json::Value, String>) -> anyhow::Result<()> {
+    pub async fn finish_job(
+        &self,
+        job: &ClaimedJob,
+        outcome: Result<serde_json::Value, String>,
+    ) -> anyhow::Result<()> {
         let now = Utc::now();
         match outcome {
             Ok(result) => {
@@ -59,7 +73,8 @@ impl Store {
                 dispatch!(self, p => sqlx::query(q).bind(sqlx::types::Json(result)).bind(now).bind(job.id).execute(p).await.map(|_| ()))?;
             }
             Err(e) if job.attempts < job.max_attempts => {
-                let backoff = chrono::Duration::seconds(2i64.pow(job.attempts.clamp(0, 16) as u32) * 5);
+                let backoff =
+                    chrono::Duration::seconds(2i64.pow(job.attempts.clamp(0, 16) as u32) * 5);
                 let q = "UPDATE jobs SET status = 'queued', last_error = $1, run_at = $2, lease_owner = NULL, lease_expires_at = NULL WHERE id = $3";
                 dispatch!(self, p => sqlx::query(q).bind(e).bind(now + backoff).bind(job.id).execute(p).await.map(|_| ()))?;
             }

@@ -26,7 +26,12 @@ impl TokenInfo {
 const COLUMNS: &str = "id, name, role, created_at, last_used_at, revoked_at";
 
 impl Store {
-    pub async fn create_token(&self, name: &str, role: Role, hash: &str) -> anyhow::Result<TokenInfo> {
+    pub async fn create_token(
+        &self,
+        name: &str,
+        role: Role,
+        hash: &str,
+    ) -> anyhow::Result<TokenInfo> {
         let q = format!("INSERT INTO tokens (name, role, token_hash, created_at) VALUES ($1, $2, $3, $4) RETURNING {COLUMNS}");
         let now = Utc::now();
         dispatch!(self, p => sqlx::query_as::<_, TokenInfo>(&q).bind(name).bind(role.as_str()).bind(hash).bind(now).fetch_one(p).await)
@@ -44,7 +49,8 @@ impl Store {
 
     /// The live (not revoked) token with this hash.
     pub async fn find_token(&self, hash: &str) -> anyhow::Result<Option<TokenInfo>> {
-        let q = format!("SELECT {COLUMNS} FROM tokens WHERE token_hash = $1 AND revoked_at IS NULL");
+        let q =
+            format!("SELECT {COLUMNS} FROM tokens WHERE token_hash = $1 AND revoked_at IS NULL");
         dispatch!(self, p => sqlx::query_as::<_, TokenInfo>(&q).bind(hash).fetch_optional(p).await)
             .context("could not look up the token")
     }
@@ -52,18 +58,21 @@ impl Store {
     pub async fn touch_token(&self, id: i64) -> anyhow::Result<()> {
         let q = "UPDATE tokens SET last_used_at = $1 WHERE id = $2";
         let now = Utc::now();
-        dispatch!(self, p => sqlx::query(q).bind(now).bind(id).execute(p).await.map(|_| ())).context("could not update the token")?;
+        dispatch!(self, p => sqlx::query(q).bind(now).bind(id).execute(p).await.map(|_| ()))
+            .context("could not update the token")?;
         Ok(())
     }
 
     pub async fn count_tokens(&self) -> anyhow::Result<i64> {
         let q = "SELECT COUNT(*) FROM tokens";
-        dispatch!(self, p => sqlx::query_scalar(q).fetch_one(p).await).context("could not count tokens")
+        dispatch!(self, p => sqlx::query_scalar(q).fetch_one(p).await)
+            .context("could not count tokens")
     }
 
     pub async fn list_tokens(&self) -> anyhow::Result<Vec<TokenInfo>> {
         let q = format!("SELECT {COLUMNS} FROM tokens ORDER BY id");
-        dispatch!(self, p => sqlx::query_as::<_, TokenInfo>(&q).fetch_all(p).await).context("could not list tokens")
+        dispatch!(self, p => sqlx::query_as::<_, TokenInfo>(&q).fetch_all(p).await)
+            .context("could not list tokens")
     }
 
     /// Revokes a token; `None` when there is no such token.
