@@ -29,10 +29,9 @@ fn vae(c: &mut Criterion) {
     for threads in [1, 2] {
         let p = params(2, threads);
         g.throughput(Throughput::Elements((rows * 9 / 10 * 2) as u64));
-        g.bench_function(
-            format!("train_5000x32_h128x128_l16_b256_2epochs_{threads}t"),
-            |b| b.iter(|| black_box(fit(&p, &table, &mut NoObserver).unwrap())),
-        );
+        g.bench_function(format!("train_5000x32_h128x128_l16_b256_2epochs_{threads}t"), |b| {
+            b.iter(|| black_box(fit(&p, &table, &mut NoObserver).unwrap()))
+        });
     }
     let model = fit(&params(1, 1), &table, &mut NoObserver).unwrap();
     let n = 20_000;
@@ -41,9 +40,7 @@ fn vae(c: &mut Criterion) {
         move || StandardNormal.sample(&mut rng)
     });
     g.throughput(Throughput::Elements(n as u64));
-    g.bench_function("decode_20000_prior_samples", |b| {
-        b.iter(|| black_box(model.decode_raw(z.view(), None)))
-    });
+    g.bench_function("decode_20000_prior_samples", |b| b.iter(|| black_box(model.decode_raw(z.view(), None))));
     g.bench_function("sample_20000_rows_to_table", |b| {
         let mut rng = ChaCha8Rng::seed_from_u64(2);
         b.iter(|| black_box(model.sample(n, 1.0, &[], &mut rng).unwrap()))

@@ -56,24 +56,12 @@ pub fn peak_rss_mb() -> Option<f64> {
 }
 
 /// Uploads `body` once into `store` and reports the throughput.
-pub async fn upload(
-    store: &Store,
-    source: String,
-    body: Vec<u8>,
-    name: &str,
-) -> anyhow::Result<UploadReport> {
+pub async fn upload(store: &Store, source: String, body: Vec<u8>, name: &str) -> anyhow::Result<UploadReport> {
     let bytes = body.len();
     let start = Instant::now();
-    let (_, v) = catalog::upload(
-        store,
-        name,
-        body.into(),
-        Format::Csv(CsvOptions::default()),
-        None,
-        Limits::default(),
-    )
-    .await
-    .map_err(|e| anyhow::anyhow!("upload failed: {e}"))?;
+    let (_, v) = catalog::upload(store, name, body.into(), Format::Csv(CsvOptions::default()), None, Limits::default())
+        .await
+        .map_err(|e| anyhow::anyhow!("upload failed: {e}"))?;
     let seconds = start.elapsed().as_secs_f64();
     Ok(UploadReport {
         store: store.backend(),
@@ -89,9 +77,7 @@ pub async fn upload(
 }
 
 /// The store to measure: `DATABASE_URL` if set, else a fresh SQLite file that is removed after.
-pub async fn bench_store(
-    database: &DatabaseConfig,
-) -> anyhow::Result<(Store, Option<std::path::PathBuf>)> {
+pub async fn bench_store(database: &DatabaseConfig) -> anyhow::Result<(Store, Option<std::path::PathBuf>)> {
     let (config, temp) = match database {
         DatabaseConfig::Postgres(_) => (database.clone(), None),
         DatabaseConfig::Sqlite(path) => {

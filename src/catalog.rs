@@ -4,9 +4,7 @@
 use crate::config::Limits;
 use crate::domain::{ColumnStats, Schema, SchemaOverride};
 use crate::ingest::{self, Format, IngestError};
-use crate::store::{
-    AppendOutcome, DatasetMeta, IdempotencyRecord, NewChunk, NewVersion, Store, VersionMeta,
-};
+use crate::store::{AppendOutcome, DatasetMeta, IdempotencyRecord, NewChunk, NewVersion, Store, VersionMeta};
 use polars::prelude::DataFrame;
 use sha2::{Digest, Sha256};
 
@@ -46,19 +44,10 @@ fn merge_stats(a: &[ColumnStats], b: &[ColumnStats]) -> Vec<ColumnStats> {
 }
 
 fn chunk_of(mut df: DataFrame, schema: &Schema) -> anyhow::Result<NewChunk> {
-    let stats: Vec<ColumnStats> = df
-        .columns()
-        .iter()
-        .zip(&schema.columns)
-        .map(|(c, s)| ingest::column_stats(c, s.kind))
-        .collect();
+    let stats: Vec<ColumnStats> =
+        df.columns().iter().zip(&schema.columns).map(|(c, s)| ingest::column_stats(c, s.kind)).collect();
     let parquet = ingest::to_parquet(&mut df)?;
-    Ok(NewChunk {
-        row_count: df.height() as i64,
-        sha256: sha256_hex(&parquet),
-        stats,
-        parquet,
-    })
+    Ok(NewChunk { row_count: df.height() as i64, sha256: sha256_hex(&parquet), stats, parquet })
 }
 
 /// Parses, types and packs an upload (CPU work: call on a blocking thread).
@@ -84,9 +73,7 @@ pub fn prepare_upload(
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, CatalogError> + Send + 'static,
 ) -> Result<T, CatalogError> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| anyhow::anyhow!("ingest task failed: {e}"))?
+    tokio::task::spawn_blocking(f).await.map_err(|e| anyhow::anyhow!("ingest task failed: {e}"))?
 }
 
 /// Creates a dataset from an upload.
@@ -99,10 +86,7 @@ pub async fn upload(
     limits: Limits,
 ) -> Result<(DatasetMeta, VersionMeta), CatalogError> {
     let v = blocking(move || prepare_upload(&body, &format, overrides.as_ref(), &limits)).await?;
-    store
-        .create_dataset(name, v)
-        .await?
-        .ok_or_else(|| CatalogError::NameTaken(name.to_string()))
+    store.create_dataset(name, v).await?.ok_or_else(|| CatalogError::NameTaken(name.to_string()))
 }
 
 /// How an append or schema change was answered.
@@ -121,10 +105,7 @@ pub struct Idempotency {
     pub request_sha256: String,
 }
 
-async fn check_replay(
-    store: &Store,
-    idem: Option<&Idempotency>,
-) -> Result<Option<IdempotencyRecord>, CatalogError> {
+async fn check_replay(store: &Store, idem: Option<&Idempotency>) -> Result<Option<IdempotencyRecord>, CatalogError> {
     let Some(i) = idem else { return Ok(None) };
     match store.get_idempotency(&i.scope, &i.key).await? {
         Some(r) if r.request_sha256 == i.request_sha256 => Ok(Some(r)),
@@ -134,10 +115,7 @@ async fn check_replay(
 }
 
 async fn latest(store: &Store, id: i64) -> Result<VersionMeta, CatalogError> {
-    store
-        .get_version(id, None)
-        .await?
-        .ok_or(CatalogError::NotFound(id))
+    store.get_version(id, None).await?.ok_or(CatalogError::NotFound(id))
 }
 
 /// Appends rows as a new version. `respond` builds the answer stored for idempotent retries.
@@ -177,19 +155,10 @@ where
             chunk: Some(chunk),
             source: "append".into(),
         };
-        let record = idem.as_ref().map(|i| {
-            (
-                i.scope.clone(),
-                i.key.clone(),
-                i.request_sha256.clone(),
-                201,
-            )
-        });
+        let record = idem.as_ref().map(|i| (i.scope.clone(), i.key.clone(), i.request_sha256.clone(), 201));
         match store.add_version(id, &base, v, record, &respond).await? {
             AppendOutcome::Created(m) => return Ok(Answer::Created(m)),
-            AppendOutcome::Replay(r)
-                if Some(&r.request_sha256) == idem.as_ref().map(|i| &i.request_sha256) =>
-            {
+            AppendOutcome::Replay(r) if Some(&r.request_sha256) == idem.as_ref().map(|i| &i.request_sha256) => {
                 return Ok(Answer::Replayed(r))
             }
             AppendOutcome::Replay(_) => return Err(CatalogError::IdempotencyMismatch),
@@ -197,10 +166,7 @@ where
             AppendOutcome::Stale => continue,
         }
     }
-    Err(
-        anyhow::anyhow!("dataset {id} changed 20 times while this append was prepared; try again")
-            .into(),
-    )
+    Err(anyhow::anyhow!("dataset {id} changed 20 times while this append was prepared; try again").into())
 }
 
 /// All rows of a version, typed by the version's schema.
@@ -210,10 +176,7 @@ pub async fn read_version(
     version: Option<i32>,
 ) -> Result<(VersionMeta, DataFrame), CatalogError> {
     let meta = match version {
-        Some(v) => store
-            .get_version(id, Some(v))
-            .await?
-            .ok_or(CatalogError::VersionNotFound(id, v))?,
+        Some(v) => store.get_version(id, Some(v)).await?.ok_or(CatalogError::VersionNotFound(id, v))?,
         None => latest(store, id).await?,
     };
     let chunks = store.version_chunks(id, meta.n_chunks).await?;
@@ -261,12 +224,8 @@ where
                 merged.columns.insert(c.name.clone(), co);
             }
             let (typed, schema) = ingest::infer_and_type(df, Some(&merged))?;
-            let stats: Vec<ColumnStats> = typed
-                .columns()
-                .iter()
-                .zip(&schema.columns)
-                .map(|(c, s)| ingest::column_stats(c, s.kind))
-                .collect();
+            let stats: Vec<ColumnStats> =
+                typed.columns().iter().zip(&schema.columns).map(|(c, s)| ingest::column_stats(c, s.kind)).collect();
             Ok((schema, stats))
         })
         .await?;
@@ -288,12 +247,7 @@ where
 }
 
 /// The rows of a version in an export format.
-pub async fn export(
-    store: &Store,
-    id: i64,
-    version: Option<i32>,
-    format: Format,
-) -> Result<Vec<u8>, CatalogError> {
+pub async fn export(store: &Store, id: i64, version: Option<i32>, format: Format) -> Result<Vec<u8>, CatalogError> {
     let (_, mut df) = read_version(store, id, version).await?;
     blocking(move || {
         Ok(match format {

@@ -26,12 +26,7 @@ pub struct Global {
     #[arg(long, env = "DATABASE_URL", global = true, hide_env_values = true)]
     pub database_url: Option<Secret>,
     /// Folder for the SQLite store and the first admin token.
-    #[arg(
-        long,
-        env = "GENFAB_STATE_DIR",
-        default_value = "./.genfab",
-        global = true
-    )]
+    #[arg(long, env = "GENFAB_STATE_DIR", default_value = "./.genfab", global = true)]
     pub state_dir: PathBuf,
     /// Log line format: json (for log collectors) or pretty (for people). Level: GENFAB_LOG or RUST_LOG.
     #[arg(long, env = "GENFAB_LOG_FORMAT", default_value = "pretty", value_parser = ["json", "pretty"], global = true)]
@@ -51,6 +46,10 @@ pub enum Command {
         #[command(subcommand)]
         command: TokenCommand,
     },
+    /// Train a VAE on a CSV/Parquet/JSON file and write the model file (offline, no database).
+    Train(TrainArgs),
+    /// Sample rows from a model file into a CSV/Parquet/JSON file (offline).
+    Sample(SampleArgs),
     /// Measure throughput (prints one JSON line per measurement).
     Bench {
         #[command(subcommand)]
@@ -58,8 +57,101 @@ pub enum Command {
     },
 }
 
+#[derive(Debug, Args)]
+pub struct TrainArgs {
+    /// The table to learn (.csv, .parquet, .json; other extensions are read as CSV).
+    pub data: PathBuf,
+    /// Where to write the model (.safetensors with JSON metadata; see docs/model-format.md).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Whether the CSV has a header row (default: detected).
+    #[arg(long)]
+    pub header: Option<bool>,
+    /// Maximum epochs.
+    #[arg(long, default_value_t = 100)]
+    pub epochs: usize,
+    /// Mini-batch size.
+    #[arg(long, default_value_t = 256)]
+    pub batch_size: usize,
+    /// Hidden layer sizes of the encoder, comma-separated (the decoder mirrors them).
+    #[arg(long, default_value = "128,128", value_delimiter = ',')]
+    pub hidden: Vec<usize>,
+    /// Latent size.
+    #[arg(long, default_value_t = 16)]
+    pub latent: usize,
+    /// KL weight (beta).
+    #[arg(long, default_value_t = 1.0)]
+    pub beta: f64,
+    /// Adam learning rate.
+    #[arg(long, default_value_t = 1e-3)]
+    pub lr: f64,
+    /// Condition on this categorical column (repeat for several); sampling can then ask for a class.
+    #[arg(long)]
+    pub condition: Vec<String>,
+    /// Seed for the split, initialisation, batches and noise.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Training threads.
+    #[arg(long, default_value_t = 2)]
+    pub threads: usize,
+    /// Fraction of rows held out for validation and early stopping.
+    #[arg(long, default_value_t = 0.1)]
+    pub val_fraction: f64,
+    /// Stop after this many epochs without a better validation loss (0: never).
+    #[arg(long, default_value_t = 10)]
+    pub patience: usize,
+    /// Print one JSON summary at the end instead of progress.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SampleArgs {
+    /// The model file written by `genfab train`.
+    pub model: PathBuf,
+    /// How many rows.
+    #[arg(long)]
+    pub n: usize,
+    /// Fix a condition column, COL=VALUE (repeat for several).
+    #[arg(long)]
+    pub condition: Vec<String>,
+    /// Seed of the sampling noise.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Spread of the prior (1: as trained; below 1: closer to typical rows).
+    #[arg(long, default_value_t = 1.0)]
+    pub temperature: f64,
+    /// Threads.
+    #[arg(long, default_value_t = 2)]
+    pub threads: usize,
+    /// Output file (.csv, .parquet or .json).
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum BenchCommand {
+    /// Train and decode on the reference shape of the PyTorch peer (shared/bench/torch_vae.py).
+    Vae {
+        /// Rows of the synthetic table.
+        #[arg(long, default_value_t = 50_000)]
+        rows: usize,
+        /// Columns of the synthetic table.
+        #[arg(long, default_value_t = 32)]
+        dims: usize,
+        /// Epochs.
+        #[arg(long, default_value_t = 20)]
+        epochs: usize,
+        /// Threads.
+        #[arg(long, default_value_t = 2)]
+        threads: usize,
+        /// Mini-batch size.
+        #[arg(long, default_value_t = 256)]
+        batch: usize,
+        /// Prior samples to decode.
+        #[arg(long, default_value_t = 100_000)]
+        decode_rows: usize,
+    },
     /// Upload a CSV into the store (DATABASE_URL, or a temporary SQLite file) and time it.
     Upload {
         /// CSV file to upload; without it, a synthetic table of --rows x --columns.
@@ -164,9 +256,7 @@ impl ServeArgs {
 /// Sizes the one pool that heavy numerics draw their threads from.
 pub fn init_threads(threads: Option<usize>) {
     if let Some(n) = threads {
-        let _ = rayon::ThreadPoolBuilder::new()
-            .num_threads(n.max(1))
-            .build_global();
+        let _ = rayon::ThreadPoolBuilder::new().num_threads(n.max(1)).build_global();
     }
 }
 
@@ -182,8 +272,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Worker(args) => {
             init_threads(args.threads);
-            let settings =
-                Settings::for_database(cli.global.database()?, cli.global.state_dir.clone());
+            let settings = Settings::for_database(cli.global.database()?, cli.global.state_dir.clone());
             let store = crate::startup::prepare_store(&settings).await?;
             let (tx, rx) = tokio::sync::watch::channel(false);
             tokio::spawn(async move {
@@ -193,45 +282,84 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             crate::jobs::run_worker(store, rx).await
         }
         Command::Migrate => {
-            let settings =
-                Settings::for_database(cli.global.database()?, cli.global.state_dir.clone());
+            let settings = Settings::for_database(cli.global.database()?, cli.global.state_dir.clone());
             let store = crate::startup::prepare_store(&settings).await?;
             println!("migrations applied ({})", store.backend());
             Ok(())
         }
-        Command::Bench {
-            command:
-                BenchCommand::Upload {
-                    file,
-                    rows,
-                    columns,
-                },
-        } => {
+        Command::Train(a) => {
+            let params = crate::ml::VaeParams::new()
+                .hidden(a.hidden.clone())
+                .latent(a.latent)
+                .batch_size(a.batch_size)
+                .epochs(a.epochs)
+                .learning_rate(a.lr)
+                .beta(a.beta)
+                .seed(a.seed)
+                .threads(a.threads)
+                .val_fraction(a.val_fraction)
+                .patience((a.patience > 0).then_some(a.patience))
+                .conditions(a.condition.clone());
+            let (data, header, out, json) = (a.data.clone(), a.header, a.out.clone(), a.json);
+            let report =
+                tokio::task::spawn_blocking(move || crate::offline::train(&data, header, params, &out, json)).await??;
+            if a.json {
+                println!("{}", serde_json::to_string(&report)?);
+            } else {
+                eprintln!(
+                    "trained on {} rows x {} columns: {} epochs (best {}), {:.1} s, validation loss {}; model written to {}",
+                    report.rows,
+                    report.columns,
+                    report.epochs_run,
+                    report.best_epoch,
+                    report.seconds,
+                    report.final_val_loss.map(|v| format!("{v:.4}")).unwrap_or_else(|| "-".into()),
+                    report.model
+                );
+            }
+            Ok(())
+        }
+        Command::Sample(a) => {
+            let conditions = crate::offline::parse_conditions(&a.condition)?;
+            let (model, n, seed, t, threads, out) =
+                (a.model.clone(), a.n, a.seed, a.temperature, a.threads, a.out.clone());
+            let rows = tokio::task::spawn_blocking(move || {
+                crate::offline::sample(&model, n, &conditions, seed, t, threads, &out)
+            })
+            .await??;
+            eprintln!("{rows} rows written to {}", a.out.display());
+            Ok(())
+        }
+        Command::Bench { command: BenchCommand::Vae { rows, dims, epochs, threads, batch, decode_rows } } => {
+            let cfg = crate::ml::bench::BenchConfig {
+                rows: *rows,
+                dims: *dims,
+                epochs: *epochs,
+                threads: *threads,
+                batch: *batch,
+                decode_rows: *decode_rows,
+                ..Default::default()
+            };
+            let report = tokio::task::spawn_blocking(move || crate::ml::bench::run(&cfg))
+                .await?
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!("{}", serde_json::to_string(&report)?);
+            Ok(())
+        }
+        Command::Bench { command: BenchCommand::Upload { file, rows, columns } } => {
             let (body, source) = match file {
                 Some(f) => (
-                    std::fs::read(f)
-                        .map_err(|e| anyhow::anyhow!("could not read {}: {e}", f.display()))?,
+                    std::fs::read(f).map_err(|e| anyhow::anyhow!("could not read {}: {e}", f.display()))?,
                     f.display().to_string(),
                 ),
-                None => (
-                    crate::bench::synthetic_csv(*rows, *columns, 42),
-                    format!("synthetic {rows}x{columns}"),
-                ),
+                None => (crate::bench::synthetic_csv(*rows, *columns, 42), format!("synthetic {rows}x{columns}")),
             };
             let (store, temp) = crate::bench::bench_store(&cli.global.database()?).await?;
-            let name = format!(
-                "bench-{}-{}",
-                std::process::id(),
-                chrono::Utc::now().timestamp_millis()
-            );
+            let name = format!("bench-{}-{}", std::process::id(), chrono::Utc::now().timestamp_millis());
             let report = crate::bench::upload(&store, source, body, &name).await;
-            if let (Ok(Some(d)), crate::store::Store::Postgres(_)) = (
-                store
-                    .list_datasets(0, 1000)
-                    .await
-                    .map(|l| l.into_iter().find(|d| d.name == name)),
-                &store,
-            ) {
+            if let (Ok(Some(d)), crate::store::Store::Postgres(_)) =
+                (store.list_datasets(0, 1000).await.map(|l| l.into_iter().find(|d| d.name == name)), &store)
+            {
                 store.delete_dataset(d.id).await?;
             }
             store.close().await;
@@ -243,17 +371,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("{}", serde_json::to_string(&report?)?);
             Ok(())
         }
-        Command::Token {
-            command: TokenCommand::Create { role, name },
-        } => {
-            let settings =
-                Settings::for_database(cli.global.database()?, cli.global.state_dir.clone());
+        Command::Token { command: TokenCommand::Create { role, name } } => {
+            let settings = Settings::for_database(cli.global.database()?, cli.global.state_dir.clone());
             let store = crate::startup::prepare_store(&settings).await?;
             let (info, token) = crate::auth::create_token(&store, name, *role).await?;
-            eprintln!(
-                "token {} ({}, {}) created; it is shown only now:",
-                info.id, info.name, info.role
-            );
+            eprintln!("token {} ({}, {}) created; it is shown only now:", info.id, info.name, info.role);
             println!("{}", token.expose());
             Ok(())
         }
@@ -293,20 +415,11 @@ mod tests {
         fn walk(c: &clap::Command) {
             for a in c.get_arguments() {
                 if a.get_id() != "help" && a.get_id() != "version" {
-                    assert!(
-                        a.get_help().is_some(),
-                        "flag --{} of `{}` has no help",
-                        a.get_id(),
-                        c.get_name()
-                    );
+                    assert!(a.get_help().is_some(), "flag --{} of `{}` has no help", a.get_id(), c.get_name());
                 }
             }
             for s in c.get_subcommands() {
-                assert!(
-                    s.get_about().is_some(),
-                    "command `{}` has no help",
-                    s.get_name()
-                );
+                assert!(s.get_about().is_some(), "command `{}` has no help", s.get_name());
                 walk(s);
             }
         }

@@ -52,9 +52,7 @@ impl DatabaseConfig {
     pub fn from_url(url: Option<&Secret>, state_dir: &std::path::Path) -> anyhow::Result<Self> {
         match url {
             None => Ok(DatabaseConfig::Sqlite(state_dir.join("genfab.db"))),
-            Some(u) if u.expose().trim().is_empty() => {
-                Ok(DatabaseConfig::Sqlite(state_dir.join("genfab.db")))
-            }
+            Some(u) if u.expose().trim().is_empty() => Ok(DatabaseConfig::Sqlite(state_dir.join("genfab.db"))),
             Some(u) => {
                 let s = u.expose();
                 if s.starts_with("postgres://") || s.starts_with("postgresql://") {
@@ -81,11 +79,7 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits {
-            max_body_bytes: 512 * 1024 * 1024,
-            max_rows: 10_000_000,
-            max_columns: 2_000,
-        }
+        Limits { max_body_bytes: 512 * 1024 * 1024, max_rows: 10_000_000, max_columns: 2_000 }
     }
 }
 
@@ -119,9 +113,7 @@ impl Settings {
             run_worker: false,
             demo: false,
             data_dir: PathBuf::from("data"),
-            threads: std::thread::available_parallelism()
-                .map(|n| n.get())
-                .unwrap_or(1),
+            threads: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
         }
     }
 }

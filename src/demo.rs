@@ -10,50 +10,15 @@ use std::path::Path;
 
 /// (dataset name, file under data/, CSV options, schema override as JSON).
 const DEMO: [(&str, &str, Option<bool>, &str); 9] = [
-    (
-        "steel-plates-faults",
-        "steel-plates-faults/steel_plates_faults.csv",
-        None,
-        "",
-    ),
-    (
-        "ai4i2020",
-        "ai4i2020/ai4i2020.csv",
-        None,
-        r#"{"columns": {"Machine failure": {"role": "label"}}}"#,
-    ),
+    ("steel-plates-faults", "steel-plates-faults/steel_plates_faults.csv", None, ""),
+    ("ai4i2020", "ai4i2020/ai4i2020.csv", None, r#"{"columns": {"Machine failure": {"role": "label"}}}"#),
     ("concrete", "concrete/Concrete_Data.csv", None, ""),
     ("crossed-barrel", "crossed-barrel/data.csv", Some(false), ""),
-    (
-        "energy-efficiency",
-        "energy-efficiency/ENB2012_data.csv",
-        None,
-        "",
-    ),
-    (
-        "airfoil-self-noise",
-        "airfoil-self-noise/airfoil_self_noise.dat",
-        None,
-        "",
-    ),
-    (
-        "autoam-print-settings",
-        "autoam-print-settings/data.csv",
-        Some(false),
-        "",
-    ),
-    (
-        "secom-raw-subset",
-        "secom/secom_raw_subset_392rows.csv",
-        None,
-        "",
-    ),
-    (
-        "cmapss-fd001-train",
-        "cmapss-fd001/train_FD001.txt",
-        Some(false),
-        "",
-    ),
+    ("energy-efficiency", "energy-efficiency/ENB2012_data.csv", None, ""),
+    ("airfoil-self-noise", "airfoil-self-noise/airfoil_self_noise.dat", None, ""),
+    ("autoam-print-settings", "autoam-print-settings/data.csv", Some(false), ""),
+    ("secom-raw-subset", "secom/secom_raw_subset_392rows.csv", None, ""),
+    ("cmapss-fd001-train", "cmapss-fd001/train_FD001.txt", Some(false), ""),
 ];
 
 /// Loads every bundled dataset if the store holds none; returns how many were loaded.
@@ -72,15 +37,9 @@ pub async fn load(store: &Store, data_dir: &Path, limits: &Limits) -> anyhow::Re
                 continue;
             }
         };
-        let overrides: Option<SchemaOverride> = if schema.is_empty() {
-            None
-        } else {
-            Some(serde_json::from_str(schema)?)
-        };
-        let format = Format::Csv(CsvOptions {
-            separator: None,
-            header,
-        });
+        let overrides: Option<SchemaOverride> =
+            if schema.is_empty() { None } else { Some(serde_json::from_str(schema)?) };
+        let format = Format::Csv(CsvOptions { separator: None, header });
         catalog::upload(store, name, bytes.into(), format, overrides, limits.clone())
             .await
             .with_context(|| format!("demo dataset {name} from {}", path.display()))?;

@@ -4,6 +4,7 @@
 pub mod api;
 pub mod auth;
 pub mod bench;
+pub mod bridge;
 pub mod catalog;
 pub mod cli;
 pub mod config;
@@ -12,6 +13,7 @@ pub mod domain;
 pub mod ingest;
 pub mod jobs;
 pub mod ml;
+pub mod offline;
 pub mod startup;
 pub mod store;
 pub mod telemetry;

@@ -34,8 +34,8 @@ impl Application {
         if settings.demo {
             demo::load(&store, &settings.data_dir, &settings.limits).await?;
         }
-        let listener = TcpListener::bind(settings.bind)
-            .with_context(|| format!("could not listen on {}", settings.bind))?;
+        let listener =
+            TcpListener::bind(settings.bind).with_context(|| format!("could not listen on {}", settings.bind))?;
         let port = listener.local_addr()?.port();
         let state = web::Data::new(AppState {
             store: store.clone(),
@@ -55,12 +55,7 @@ impl Application {
         .shutdown_timeout(30)
         .run();
         tracing::info!(port, store = store.backend(), "genfab listening");
-        Ok(Application {
-            port,
-            server,
-            store,
-            run_worker: settings.run_worker,
-        })
+        Ok(Application { port, server, store, run_worker: settings.run_worker })
     }
 
     pub fn port(&self) -> u16 {
@@ -76,9 +71,7 @@ impl Application {
     /// the jobs it held back in the queue.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         let (tx, rx) = tokio::sync::watch::channel(false);
-        let worker = self
-            .run_worker
-            .then(|| tokio::spawn(jobs::run_worker(self.store.clone(), rx)));
+        let worker = self.run_worker.then(|| tokio::spawn(jobs::run_worker(self.store.clone(), rx)));
         let served = self.server.await;
         let _ = tx.send(true);
         if let Some(w) = worker {

@@ -16,9 +16,5 @@ pub fn init(format: &str) {
         // A closed log pipe must not take the service down (internal errors go to eprintln!, which panics).
         .log_internal_errors(false)
         .with_writer(std::io::stderr);
-    let _ = if format == "json" {
-        builder.json().try_init()
-    } else {
-        builder.try_init()
-    };
+    let _ = if format == "json" { builder.json().try_init() } else { builder.try_init() };
 }

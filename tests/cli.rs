@@ -29,43 +29,24 @@ fn help_explains_every_command() {
     }
     let out = genfab().args(["serve", "--help"]).output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
-    for flag in [
-        "--bind",
-        "--demo",
-        "--admin-token",
-        "--max-body-bytes",
-        "--database-url",
-        "--state-dir",
-        "GENFAB_BIND",
-    ] {
+    for flag in
+        ["--bind", "--demo", "--admin-token", "--max-body-bytes", "--database-url", "--state-dir", "GENFAB_BIND"]
+    {
         assert!(text.contains(flag), "serve --help lacks {flag}");
     }
 }
 
 #[test]
 fn secrets_from_the_environment_stay_out_of_help() {
-    let out = genfab()
-        .env("GENFAB_ADMIN_TOKEN", "supersecret-admin-token")
-        .args(["serve", "--help"])
-        .output()
-        .unwrap();
+    let out = genfab().env("GENFAB_ADMIN_TOKEN", "supersecret-admin-token").args(["serve", "--help"]).output().unwrap();
     assert!(!String::from_utf8_lossy(&out.stdout).contains("supersecret"));
 }
 
 #[test]
 fn migrate_and_token_create_on_sqlite() {
     let dir = tempfile::tempdir().unwrap();
-    let out = genfab()
-        .arg("--state-dir")
-        .arg(dir.path())
-        .arg("migrate")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = genfab().arg("--state-dir").arg(dir.path()).arg("migrate").output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(dir.path().join("genfab.db").exists());
     let out = genfab()
         .arg("--state-dir")
@@ -73,11 +54,7 @@ fn migrate_and_token_create_on_sqlite() {
         .args(["token", "create", "--role", "mes", "--name", "line 3"])
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let token = String::from_utf8_lossy(&out.stdout).trim().to_string();
     assert!(token.starts_with("gf_") && token.len() > 40, "{token}");
     let out = genfab()
@@ -88,11 +65,7 @@ fn migrate_and_token_create_on_sqlite() {
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("'root' is not a role"));
-    let out = genfab()
-        .env("DATABASE_URL", "mysql://x/y")
-        .arg("migrate")
-        .output()
-        .unwrap();
+    let out = genfab().env("DATABASE_URL", "mysql://x/y").arg("migrate").output().unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("postgres://"));
 }
@@ -129,10 +102,7 @@ fn serve_stops_gracefully_on_sigterm() {
         log.push_str(&l);
         log.push('\n');
         if let Some(p) = l.split("port=").nth(1) {
-            port = p
-                .split_whitespace()
-                .next()
-                .and_then(|p| p.parse::<u16>().ok());
+            port = p.split_whitespace().next().and_then(|p| p.parse::<u16>().ok());
             break;
         }
     }
@@ -149,21 +119,12 @@ fn serve_stops_gracefully_on_sigterm() {
     };
     let start = Instant::now();
     while !healthz().is_some_and(|r| r.starts_with("HTTP/1.0 200")) {
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "server not ready on {addr}"
-        );
+        assert!(start.elapsed() < Duration::from_secs(30), "server not ready on {addr}");
         std::thread::sleep(Duration::from_millis(50));
     }
-    assert!(
-        !log.contains(file_token.trim()),
-        "the token must not reach the log"
-    );
+    assert!(!log.contains(file_token.trim()), "the token must not reach the log");
     let pid = child.id() as i32;
-    let status = Command::new("kill")
-        .args(["-TERM", &pid.to_string()])
-        .status()
-        .unwrap();
+    let status = Command::new("kill").args(["-TERM", &pid.to_string()]).status().unwrap();
     assert!(status.success());
     let start = Instant::now();
     loop {
@@ -176,11 +137,76 @@ fn serve_stops_gracefully_on_sigterm() {
             assert!(log.contains("SIGTERM received"), "{log}");
             break;
         }
-        assert!(
-            start.elapsed() < Duration::from_secs(40),
-            "did not stop after SIGTERM"
-        );
+        assert!(start.elapsed() < Duration::from_secs(40), "did not stop after SIGTERM");
         std::thread::sleep(Duration::from_millis(100));
     }
     assert!(std::net::TcpStream::connect(&addr).is_err());
+}
+
+#[test]
+fn train_and_sample_on_real_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("ai4i.safetensors");
+    let data = concat!(env!("CARGO_MANIFEST_DIR"), "/data/ai4i2020/ai4i2020.csv");
+    let out = genfab()
+        .args([
+            "train",
+            data,
+            "--epochs",
+            "3",
+            "--hidden",
+            "32,32",
+            "--latent",
+            "4",
+            "--condition",
+            "Type",
+            "--json",
+            "--out",
+        ])
+        .arg(&model)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON summary");
+    assert_eq!(report["rows"], 10000);
+    assert_eq!(report["epochs_run"], 3);
+    assert!(report["final_val_loss"].as_f64().unwrap().is_finite());
+    assert!(model.exists());
+
+    let csv = dir.path().join("s.csv");
+    let out = genfab()
+        .arg("sample")
+        .arg(&model)
+        .args(["--n", "300", "--condition", "Type=L", "--seed", "3", "--out"])
+        .arg(&csv)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = std::fs::read_to_string(&csv).unwrap();
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    assert_eq!(header[0], "Type");
+    assert!(!header.contains(&"UDI") && !header.contains(&"Product ID"), "id columns are not modelled: {header:?}");
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+    assert_eq!(rows.len(), 300);
+    assert!(rows.iter().all(|r| r[0] == "L"), "every row has the asked class");
+    let speed = header.iter().position(|h| *h == "Rotational speed [rpm]").unwrap();
+    assert!(rows.iter().all(|r| r[speed].parse::<i64>().is_ok()), "integer columns come back whole");
+
+    // Bad requests fail with a clear message.
+    let out = genfab()
+        .arg("sample")
+        .arg(&model)
+        .args(["--n", "5", "--condition", "Type=X", "--out"])
+        .arg(&csv)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("'X'"), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = genfab().args(["train", data, "--latent", "0", "--out"]).arg(&model).output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).to_lowercase().contains("latent"));
+    let out = genfab().args(["train", data, "--condition", "nope", "--out"]).arg(&model).output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("nope"));
 }

@@ -16,8 +16,7 @@ where
 {
     let mut buf = BytesMut::new();
     while let Some(chunk) = stream.next().await {
-        let chunk =
-            chunk.map_err(|e| ApiError::bad_request(format!("could not read the {what}: {e}")))?;
+        let chunk = chunk.map_err(|e| ApiError::bad_request(format!("could not read the {what}: {e}")))?;
         if buf.len() + chunk.len() > limit {
             return Err(ApiError::too_large(format!(
                 "the {what} is larger than {limit} bytes, the limit (GENFAB_MAX_BODY_BYTES); split it into appends"
@@ -56,10 +55,7 @@ impl CsvQuery {
                 ))
             }
         };
-        Ok(CsvOptions {
-            separator,
-            header: self.header,
-        })
+        Ok(CsvOptions { separator, header: self.header })
     }
 }
 
@@ -79,7 +75,8 @@ pub fn parse_schema(bytes: &[u8]) -> Result<SchemaOverride, ApiError> {
     })
 }
 
-const FORMATS: &str = "text/csv, application/vnd.apache.parquet, application/json or multipart/form-data with a 'file' part";
+const FORMATS: &str =
+    "text/csv, application/vnd.apache.parquet, application/json or multipart/form-data with a 'file' part";
 
 /// Reads a table body within `limit` bytes.
 pub async fn read_table_body(
@@ -88,11 +85,8 @@ pub async fn read_table_body(
     limit: usize,
     q: &CsvQuery,
 ) -> Result<TableBody, ApiError> {
-    if let Some(len) = req
-        .headers()
-        .get("content-length")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok())
+    if let Some(len) =
+        req.headers().get("content-length").and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok())
     {
         if len > limit {
             return Err(ApiError::too_large(format!(
@@ -100,34 +94,18 @@ pub async fn read_table_body(
             )));
         }
     }
-    let media = req
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_string();
-    if media
-        .to_ascii_lowercase()
-        .starts_with("multipart/form-data")
-    {
+    let media = req.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+    if media.to_ascii_lowercase().starts_with("multipart/form-data") {
         return read_multipart(req, payload, limit, q).await;
     }
     if media.is_empty() {
-        return Err(ApiError::unsupported(format!(
-            "the request has no Content-Type; send {FORMATS}"
-        )));
+        return Err(ApiError::unsupported(format!("the request has no Content-Type; send {FORMATS}")));
     }
     let format = Format::from_media_type(&media).ok_or_else(|| {
-        ApiError::unsupported(format!(
-            "Content-Type '{media}' is not a table format; send {FORMATS}"
-        ))
+        ApiError::unsupported(format!("Content-Type '{media}' is not a table format; send {FORMATS}"))
     })?;
     let bytes = collect(payload, limit, "body").await?;
-    Ok(TableBody {
-        bytes,
-        format: with_csv_options(format, q)?,
-        schema: None,
-    })
+    Ok(TableBody { bytes, format: with_csv_options(format, q)?, schema: None })
 }
 
 async fn read_multipart(
@@ -140,15 +118,11 @@ async fn read_multipart(
     let mut file: Option<(Bytes, Format)> = None;
     let mut schema = None;
     while let Some(field) = mp.next().await {
-        let field = field
-            .map_err(|e| ApiError::bad_request(format!("the multipart body is malformed: {e}")))?;
+        let field = field.map_err(|e| ApiError::bad_request(format!("the multipart body is malformed: {e}")))?;
         let name = field.name().unwrap_or("").to_string();
         match name.as_str() {
             "file" => {
-                let filename = field
-                    .content_disposition()
-                    .and_then(|d| d.get_filename())
-                    .map(str::to_string);
+                let filename = field.content_disposition().and_then(|d| d.get_filename()).map(str::to_string);
                 let ctype = field.content_type().map(|m| m.essence_str().to_string());
                 let bytes = collect(field, limit, "file").await?;
                 let format = ctype
@@ -176,11 +150,6 @@ async fn read_multipart(
             }
         }
     }
-    let (bytes, format) =
-        file.ok_or_else(|| ApiError::bad_field("file", "the form has no 'file' part"))?;
-    Ok(TableBody {
-        bytes,
-        format: with_csv_options(format, q)?,
-        schema,
-    })
+    let (bytes, format) = file.ok_or_else(|| ApiError::bad_field("file", "the form has no 'file' part"))?;
+    Ok(TableBody { bytes, format: with_csv_options(format, q)?, schema })
 }

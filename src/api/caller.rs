@@ -21,10 +21,7 @@ impl Caller {
         if self.role.allows(p) {
             Ok(())
         } else {
-            Err(ApiError::forbidden(format!(
-                "the role '{}' may not do this ({p:?})",
-                self.role.as_str()
-            )))
+            Err(ApiError::forbidden(format!("the role '{}' may not do this ({p:?})", self.role.as_str())))
         }
     }
 }
@@ -35,19 +32,12 @@ impl FromRequest for Caller {
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let state = req.app_data::<web::Data<AppState>>().cloned();
-        let header = req
-            .headers()
-            .get("authorization")
-            .map(|h| h.to_str().map(str::to_string));
+        let header = req.headers().get("authorization").map(|h| h.to_str().map(str::to_string));
         Box::pin(async move {
             let state = state.ok_or_else(|| anyhow::anyhow!("application state missing"))?;
             let value = match header {
                 None => return Err(ApiError::unauthorized("send 'Authorization: Bearer TOKEN'")),
-                Some(Err(_)) => {
-                    return Err(ApiError::unauthorized(
-                        "the Authorization header is not text",
-                    ))
-                }
+                Some(Err(_)) => return Err(ApiError::unauthorized("the Authorization header is not text")),
                 Some(Ok(v)) => v,
             };
             let token = value
@@ -55,21 +45,14 @@ impl FromRequest for Caller {
                 .or_else(|| value.strip_prefix("bearer "))
                 .map(str::trim)
                 .filter(|t| !t.is_empty())
-                .ok_or_else(|| {
-                    ApiError::unauthorized("the Authorization header must be 'Bearer TOKEN'")
-                })?;
+                .ok_or_else(|| ApiError::unauthorized("the Authorization header must be 'Bearer TOKEN'"))?;
             let info = state
                 .store
                 .find_token(&hash_token(token))
                 .await?
                 .ok_or_else(|| ApiError::unauthorized("the token is unknown or revoked"))?;
-            let role = info
-                .role()
-                .ok_or_else(|| anyhow::anyhow!("stored token {} has an unknown role", info.id))?;
-            Ok(Caller {
-                token_id: info.id,
-                role,
-            })
+            let role = info.role().ok_or_else(|| anyhow::anyhow!("stored token {} has an unknown role", info.id))?;
+            Ok(Caller { token_id: info.id, role })
         })
     }
 }

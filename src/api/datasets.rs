@@ -15,22 +15,10 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::resource("/datasets")
-            .route(web::post().to(create))
-            .route(web::get().to(list)),
-    )
-    .service(
-        web::resource("/datasets/{id}")
-            .route(web::get().to(get))
-            .route(web::delete().to(delete)),
-    )
-    .service(
-        web::resource("/datasets/{id}/rows")
-            .route(web::post().to(append))
-            .route(web::get().to(export)),
-    )
-    .service(web::resource("/datasets/{id}/schema").route(web::patch().to(patch_schema)));
+    cfg.service(web::resource("/datasets").route(web::post().to(create)).route(web::get().to(list)))
+        .service(web::resource("/datasets/{id}").route(web::get().to(get)).route(web::delete().to(delete)))
+        .service(web::resource("/datasets/{id}/rows").route(web::post().to(append)).route(web::get().to(export)))
+        .service(web::resource("/datasets/{id}/schema").route(web::patch().to(patch_schema)));
 }
 
 fn version_json(v: &VersionMeta) -> Value {
@@ -94,33 +82,19 @@ async fn create(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Permission::CreateResources)?;
-    let name = DatasetName::parse(q.name.as_deref().unwrap_or(""))
-        .map_err(|e| ApiError::bad_field("name", e))?;
-    let csv = CsvQuery {
-        header: q.header,
-        delimiter: q.delimiter.clone(),
-    };
+    let name = DatasetName::parse(q.name.as_deref().unwrap_or("")).map_err(|e| ApiError::bad_field("name", e))?;
+    let csv = CsvQuery { header: q.header, delimiter: q.delimiter.clone() };
     let body = read_table_body(&req, payload, state.limits.max_body_bytes, &csv).await?;
-    let (d, v) = catalog::upload(
-        &state.store,
-        name.as_str(),
-        body.bytes,
-        body.format,
-        body.schema,
-        state.limits.clone(),
-    )
-    .await?;
+    let (d, v) =
+        catalog::upload(&state.store, name.as_str(), body.bytes, body.format, body.schema, state.limits.clone())
+            .await?;
     tracing::info!(dataset = d.id, rows = v.row_count, "dataset created");
     Ok(HttpResponse::Created()
         .insert_header(("Location", format!("/api/v1/datasets/{}", d.id)))
         .json(dataset_json(&d, &v)))
 }
 
-async fn list(
-    caller: Caller,
-    state: web::Data<AppState>,
-    q: web::Query<Cursor>,
-) -> Result<HttpResponse, ApiError> {
+async fn list(caller: Caller, state: web::Data<AppState>, q: web::Query<Cursor>) -> Result<HttpResponse, ApiError> {
     caller.require(Permission::Read)?;
     let (after, limit) = q.parse()?;
     let items = state.store.list_datasets(after, limit + 1).await?;
@@ -129,18 +103,13 @@ async fn list(
 }
 
 fn parse_id(raw: &str) -> Result<i64, ApiError> {
-    raw.parse::<i64>().ok().filter(|i| *i > 0).ok_or_else(|| {
-        ApiError::not_found(format!(
-            "'{raw}' is not a dataset id; ids are positive integers"
-        ))
-    })
+    raw.parse::<i64>()
+        .ok()
+        .filter(|i| *i > 0)
+        .ok_or_else(|| ApiError::not_found(format!("'{raw}' is not a dataset id; ids are positive integers")))
 }
 
-async fn get(
-    caller: Caller,
-    state: web::Data<AppState>,
-    path: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
+async fn get(caller: Caller, state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
     caller.require(Permission::Read)?;
     let id = parse_id(&path)?;
     let d = state
@@ -149,19 +118,13 @@ async fn get(
         .await?
         .ok_or_else(|| ApiError::not_found(format!("dataset {id} does not exist")))?;
     let versions = state.store.list_versions(id).await?;
-    let latest = versions
-        .last()
-        .ok_or_else(|| anyhow::anyhow!("dataset {id} has no versions"))?;
+    let latest = versions.last().ok_or_else(|| anyhow::anyhow!("dataset {id} has no versions"))?;
     let mut body = dataset_json(&d, latest);
     body["versions"] = Value::Array(versions.iter().map(version_json).collect());
     Ok(HttpResponse::Ok().json(body))
 }
 
-async fn delete(
-    caller: Caller,
-    state: web::Data<AppState>,
-    path: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
+async fn delete(caller: Caller, state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
     caller.require(Permission::CreateResources)?;
     let id = parse_id(&path)?;
     match state.store.delete_dataset(id).await? {
@@ -173,39 +136,19 @@ async fn delete(
     }
 }
 
-fn idempotency(
-    req: &HttpRequest,
-    scope: String,
-    body: &[u8],
-) -> Result<Option<Idempotency>, ApiError> {
+fn idempotency(req: &HttpRequest, scope: String, body: &[u8]) -> Result<Option<Idempotency>, ApiError> {
     let Some(key) = req.headers().get("idempotency-key") else {
         return Ok(None);
     };
-    let key = key
-        .to_str()
-        .ok()
-        .map(str::trim)
-        .filter(|k| !k.is_empty() && k.len() <= 255)
-        .ok_or_else(|| {
-            ApiError::bad_field(
-                "Idempotency-Key",
-                "the Idempotency-Key must be 1 to 255 visible characters",
-            )
-        })?;
-    let ctype = req
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
+    let key = key.to_str().ok().map(str::trim).filter(|k| !k.is_empty() && k.len() <= 255).ok_or_else(|| {
+        ApiError::bad_field("Idempotency-Key", "the Idempotency-Key must be 1 to 255 visible characters")
+    })?;
+    let ctype = req.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("");
     let mut material = Vec::with_capacity(body.len() + ctype.len() + 1);
     material.extend_from_slice(ctype.as_bytes());
     material.push(0);
     material.extend_from_slice(body);
-    Ok(Some(Idempotency {
-        scope,
-        key: key.to_string(),
-        request_sha256: sha256_hex(&material),
-    }))
+    Ok(Some(Idempotency { scope, key: key.to_string(), request_sha256: sha256_hex(&material) }))
 }
 
 async fn append(
@@ -219,11 +162,7 @@ async fn append(
     caller.require(Permission::AppendRows)?;
     let id = parse_id(&path)?;
     let body = read_table_body(&req, payload, state.limits.max_body_bytes, &q).await?;
-    let idem = idempotency(
-        &req,
-        format!("POST /api/v1/datasets/{id}/rows"),
-        &body.bytes,
-    )?;
+    let idem = idempotency(&req, format!("POST /api/v1/datasets/{id}/rows"), &body.bytes)?;
     let store = state.store.clone();
     let answer = catalog::append(
         &store,
@@ -237,24 +176,14 @@ async fn append(
     .await?;
     match answer {
         Answer::Created(v) => {
-            tracing::info!(
-                dataset = id,
-                version = v.version,
-                rows = v.row_count,
-                "rows appended"
-            );
+            tracing::info!(dataset = id, version = v.version, rows = v.row_count, "rows appended");
             Ok(HttpResponse::Created()
-                .insert_header((
-                    "Location",
-                    format!("/api/v1/datasets/{id}/rows?version={}", v.version),
-                ))
+                .insert_header(("Location", format!("/api/v1/datasets/{id}/rows?version={}", v.version)))
                 .json(json!({ "dataset_id": id, "version": version_json(&v) })))
         }
-        Answer::Replayed(r) => Ok(HttpResponse::build(
-            StatusCode::from_u16(r.status as u16).unwrap_or(StatusCode::OK),
-        )
-        .insert_header(("Idempotent-Replayed", "true"))
-        .json(r.response.0)),
+        Answer::Replayed(r) => Ok(HttpResponse::build(StatusCode::from_u16(r.status as u16).unwrap_or(StatusCode::OK))
+            .insert_header(("Idempotent-Replayed", "true"))
+            .json(r.response.0)),
     }
 }
 
@@ -292,34 +221,24 @@ async fn export(
     let id = parse_id(&path)?;
     let version = match q.version.as_deref() {
         None | Some("") | Some("latest") => None,
-        Some(v) => Some(v.parse::<i32>().ok().filter(|v| *v > 0).ok_or_else(|| {
-            ApiError::bad_field(
-                "version",
-                format!("version '{v}' is not a positive integer"),
-            )
-        })?),
+        Some(v) => Some(
+            v.parse::<i32>()
+                .ok()
+                .filter(|v| *v > 0)
+                .ok_or_else(|| ApiError::bad_field("version", format!("version '{v}' is not a positive integer")))?,
+        ),
     };
     let (format, media, ext) = match q.format.as_deref().unwrap_or("csv") {
-        "csv" => (
-            Format::Csv(CsvOptions::default()),
-            "text/csv; charset=utf-8",
-            "csv",
-        ),
+        "csv" => (Format::Csv(CsvOptions::default()), "text/csv; charset=utf-8", "csv"),
         "parquet" => (Format::Parquet, "application/vnd.apache.parquet", "parquet"),
         "json" => (Format::Json, "application/json", "json"),
         other => {
-            return Err(ApiError::bad_field(
-                "format",
-                format!("format '{other}' is not one of csv, parquet, json"),
-            ))
+            return Err(ApiError::bad_field("format", format!("format '{other}' is not one of csv, parquet, json")))
         }
     };
     let bytes = catalog::export(&state.store, id, version, format).await?;
     Ok(HttpResponse::Ok()
         .content_type(media)
-        .insert_header((
-            "Content-Disposition",
-            format!("attachment; filename=\"dataset-{id}.{ext}\""),
-        ))
+        .insert_header(("Content-Disposition", format!("attachment; filename=\"dataset-{id}.{ext}\"")))
         .body(bytes))
 }

@@ -40,14 +40,7 @@ struct Problem<'a> {
 
 impl ApiError {
     pub fn new(status: StatusCode, title: &'static str, detail: impl Into<String>) -> Self {
-        ApiError::Client {
-            status,
-            title,
-            detail: detail.into(),
-            row: None,
-            column: None,
-            field: None,
-        }
+        ApiError::Client { status, title, detail: detail.into(), row: None, column: None, field: None }
     }
     pub fn bad_request(detail: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "Bad request", detail)
@@ -55,21 +48,9 @@ impl ApiError {
     /// A bad value in a named request field (query parameter or JSON member).
     pub fn bad_field(field: &str, detail: impl Into<String>) -> Self {
         match Self::bad_request(detail) {
-            ApiError::Client {
-                status,
-                title,
-                detail,
-                row,
-                column,
-                ..
-            } => ApiError::Client {
-                status,
-                title,
-                detail,
-                row,
-                column,
-                field: Some(field.to_string()),
-            },
+            ApiError::Client { status, title, detail, row, column, .. } => {
+                ApiError::Client { status, title, detail, row, column, field: Some(field.to_string()) }
+            }
             other => other,
         }
     }
@@ -89,11 +70,7 @@ impl ApiError {
         Self::new(StatusCode::PAYLOAD_TOO_LARGE, "Payload too large", detail)
     }
     pub fn unsupported(detail: impl Into<String>) -> Self {
-        Self::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "Unsupported media type",
-            detail,
-        )
+        Self::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "Unsupported media type", detail)
     }
 }
 
@@ -116,21 +93,9 @@ impl ResponseError for ApiError {
 
     fn error_response(&self) -> HttpResponse {
         let (status, title, detail, row, column, field) = match self {
-            ApiError::Client {
-                status,
-                title,
-                detail,
-                row,
-                column,
-                field,
-            } => (
-                *status,
-                *title,
-                detail.as_str(),
-                *row,
-                column.as_deref(),
-                field.as_deref(),
-            ),
+            ApiError::Client { status, title, detail, row, column, field } => {
+                (*status, *title, detail.as_str(), *row, column.as_deref(), field.as_deref())
+            }
             ApiError::Unexpected(e) => {
                 tracing::error!(error = %format!("{e:#}"), "request failed");
                 (
@@ -153,9 +118,7 @@ impl ResponseError for ApiError {
             column,
             field,
         };
-        HttpResponse::build(status)
-            .content_type("application/problem+json")
-            .json(body)
+        HttpResponse::build(status).content_type("application/problem+json").json(body)
     }
 }
 
@@ -171,14 +134,7 @@ impl From<IngestError> for ApiError {
             IngestErrorKind::Invalid => (StatusCode::BAD_REQUEST, "Invalid table"),
             IngestErrorKind::TooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "Table too large"),
         };
-        ApiError::Client {
-            status,
-            title,
-            detail: e.message,
-            row: e.row,
-            column: e.column,
-            field: None,
-        }
+        ApiError::Client { status, title, detail: e.message, row: e.row, column: e.column, field: None }
     }
 }
 
@@ -187,14 +143,10 @@ impl From<CatalogError> for ApiError {
         match e {
             CatalogError::Invalid(i) => i.into(),
             CatalogError::NameTaken(_) => ApiError::conflict(e.to_string()),
-            CatalogError::NotFound(_) | CatalogError::VersionNotFound(..) => {
-                ApiError::not_found(e.to_string())
+            CatalogError::NotFound(_) | CatalogError::VersionNotFound(..) => ApiError::not_found(e.to_string()),
+            CatalogError::IdempotencyMismatch => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "Idempotency key reused", e.to_string())
             }
-            CatalogError::IdempotencyMismatch => ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "Idempotency key reused",
-                e.to_string(),
-            ),
             CatalogError::Unexpected(e) => ApiError::Unexpected(e),
         }
     }

@@ -12,14 +12,7 @@ pub async fn healthz() -> HttpResponse {
 
 pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     match state.store.ready().await {
-        Ok(()) => {
-            Ok(HttpResponse::Ok()
-                .json(json!({ "status": "ready", "store": state.store.backend() })))
-        }
-        Err(e) => Err(ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "Not ready",
-            format!("{e:#}"),
-        )),
+        Ok(()) => Ok(HttpResponse::Ok().json(json!({ "status": "ready", "store": state.store.backend() }))),
+        Err(e) => Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "Not ready", format!("{e:#}"))),
     }
 }

@@ -5,9 +5,7 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
 use actix_web::{web, HttpResponse};
-use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
-};
+use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder};
 use std::time::Instant;
 
 /// The service's metric families, registered in one registry per application.
@@ -23,20 +21,12 @@ impl Metrics {
     pub fn new() -> anyhow::Result<Metrics> {
         let registry = Registry::new();
         let requests = IntCounterVec::new(
-            Opts::new(
-                "genfab_http_requests_total",
-                "HTTP requests by route, method and status",
-            ),
+            Opts::new("genfab_http_requests_total", "HTTP requests by route, method and status"),
             &["route", "method", "status"],
         )?;
         let latency = HistogramVec::new(
-            HistogramOpts::new(
-                "genfab_http_request_duration_seconds",
-                "HTTP request latency by route",
-            )
-            .buckets(vec![
-                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
-                10.0, 30.0,
+            HistogramOpts::new("genfab_http_request_duration_seconds", "HTTP request latency by route").buckets(vec![
+                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
             ]),
             &["route"],
         )?;
@@ -44,12 +34,7 @@ impl Metrics {
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(latency.clone()))?;
         registry.register(Box::new(jobs.clone()))?;
-        Ok(Metrics {
-            registry,
-            requests,
-            latency,
-            jobs,
-        })
+        Ok(Metrics { registry, requests, latency, jobs })
     }
 }
 
@@ -59,23 +44,14 @@ pub async fn track(
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let start = Instant::now();
-    let metrics = req
-        .app_data::<web::Data<AppState>>()
-        .map(|s| s.metrics.clone());
+    let metrics = req.app_data::<web::Data<AppState>>().map(|s| s.metrics.clone());
     let method = req.method().to_string();
     let res = next.call(req).await?;
     if let Some(m) = metrics {
-        let route = res
-            .request()
-            .match_pattern()
-            .unwrap_or_else(|| "unmatched".to_string());
+        let route = res.request().match_pattern().unwrap_or_else(|| "unmatched".to_string());
         let status = res.status().as_u16().to_string();
-        m.requests
-            .with_label_values(&[route.as_str(), method.as_str(), status.as_str()])
-            .inc();
-        m.latency
-            .with_label_values(&[route.as_str()])
-            .observe(start.elapsed().as_secs_f64());
+        m.requests.with_label_values(&[route.as_str(), method.as_str(), status.as_str()]).inc();
+        m.latency.with_label_values(&[route.as_str()]).observe(start.elapsed().as_secs_f64());
     }
     Ok(res)
 }
@@ -83,11 +59,7 @@ pub async fn track(
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     if let Ok(counts) = state.store.job_counts().await {
         for s in ["queued", "running", "succeeded", "failed", "cancelled"] {
-            let n = counts
-                .iter()
-                .find(|(k, _)| k == s)
-                .map(|(_, n)| *n)
-                .unwrap_or(0);
+            let n = counts.iter().find(|(k, _)| k == s).map(|(_, n)| *n).unwrap_or(0);
             state.metrics.jobs.with_label_values(&[s]).set(n);
         }
     }
@@ -95,7 +67,5 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     if let Err(e) = TextEncoder::new().encode(&state.metrics.registry.gather(), &mut buf) {
         return HttpResponse::InternalServerError().body(format!("could not encode metrics: {e}"));
     }
-    HttpResponse::Ok()
-        .content_type("text/plain; version=0.0.4")
-        .body(buf)
+    HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(buf)
 }

@@ -23,9 +23,7 @@ pub struct AppState {
 }
 
 async fn not_found() -> Result<actix_web::HttpResponse, ApiError> {
-    Err(ApiError::not_found(
-        "no such endpoint; the API lives under /api/v1",
-    ))
+    Err(ApiError::not_found("no such endpoint; the API lives under /api/v1"))
 }
 
 /// Registers every route.
@@ -43,7 +41,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 /// Answers malformed query strings and JSON bodies with problem+json naming the problem.
 pub fn query_config() -> web::QueryConfig {
-    web::QueryConfig::default().error_handler(|e, _| {
-        ApiError::bad_request(format!("the query string is not valid: {e}")).into()
-    })
+    web::QueryConfig::default()
+        .error_handler(|e, _| ApiError::bad_request(format!("the query string is not valid: {e}")).into())
 }

@@ -22,16 +22,9 @@ impl Cursor {
     pub fn parse(&self) -> Result<(i64, i64), ApiError> {
         let limit = match self.limit.as_deref() {
             None => DEFAULT_LIMIT,
-            Some(s) => s
-                .parse::<i64>()
-                .ok()
-                .filter(|l| (1..=MAX_LIMIT).contains(l))
-                .ok_or_else(|| {
-                    ApiError::bad_field(
-                        "limit",
-                        format!("limit must be an integer from 1 to {MAX_LIMIT}"),
-                    )
-                })?,
+            Some(s) => s.parse::<i64>().ok().filter(|l| (1..=MAX_LIMIT).contains(l)).ok_or_else(|| {
+                ApiError::bad_field("limit", format!("limit must be an integer from 1 to {MAX_LIMIT}"))
+            })?,
         };
         let after = match self.cursor.as_deref() {
             None | Some("") => 0,
@@ -41,10 +34,7 @@ impl Cursor {
                 .and_then(|b| String::from_utf8(b).ok())
                 .and_then(|s| s.strip_prefix("id:").and_then(|n| n.parse::<i64>().ok()))
                 .ok_or_else(|| {
-                    ApiError::bad_field(
-                        "cursor",
-                        "the cursor is not one this server gave out; start without it",
-                    )
+                    ApiError::bad_field("cursor", "the cursor is not one this server gave out; start without it")
                 })?,
         };
         Ok((after, limit))
@@ -63,11 +53,7 @@ impl<T> Page<T> {
     pub fn new(mut items: Vec<T>, limit: i64, id: impl Fn(&T) -> i64) -> Page<T> {
         let more = items.len() as i64 > limit;
         items.truncate(limit as usize);
-        let next_cursor = if more {
-            items.last().map(|t| encode(id(t)))
-        } else {
-            None
-        };
+        let next_cursor = if more { items.last().map(|t| encode(id(t))) } else { None };
         Page { items, next_cursor }
     }
 }

@@ -5,6 +5,4 @@ pub mod role;
 pub mod schema;
 
 pub use role::{Permission, Role};
-pub use schema::{
-    ColumnKind, ColumnRole, ColumnSchema, ColumnStats, DatasetName, Schema, SchemaOverride,
-};
+pub use schema::{ColumnKind, ColumnRole, ColumnSchema, ColumnStats, DatasetName, Schema, SchemaOverride};

@@ -95,13 +95,7 @@ impl ColumnStats {
             min: min_opt(self.min, other.min),
             max: max_opt(self.max, other.max),
             mean,
-            std: m2.map(|m2| {
-                if count > 1 {
-                    (m2 / (count as f64 - 1.0)).sqrt()
-                } else {
-                    0.0
-                }
-            }),
+            std: m2.map(|m2| if count > 1 { (m2 / (count as f64 - 1.0)).sqrt() } else { 0.0 }),
             m2,
             levels,
             distinct,
@@ -196,13 +190,8 @@ impl DatasetName {
         if t.chars().count() > 128 {
             return Err("the dataset name is longer than 128 characters".into());
         }
-        if let Some(bad) = t
-            .chars()
-            .find(|c| !(c.is_alphanumeric() || matches!(c, ' ' | '_' | '-' | '.')))
-        {
-            return Err(format!(
-                "the dataset name contains {bad:?}; use letters, digits, space, '_', '-' or '.'"
-            ));
+        if let Some(bad) = t.chars().find(|c| !(c.is_alphanumeric() || matches!(c, ' ' | '_' | '-' | '.'))) {
+            return Err(format!("the dataset name contains {bad:?}; use letters, digits, space, '_', '-' or '.'"));
         }
         Ok(DatasetName(t.to_string()))
     }
@@ -258,8 +247,7 @@ mod tests {
             serde_json::from_str(r#"{"columns": {"a": {"kind": "integer", "colour": 1}}}"#);
         assert!(r.is_err());
         let r: SchemaOverride =
-            serde_json::from_str(r#"{"columns": {"a": {"kind": "categorical", "role": "label"}}}"#)
-                .unwrap();
+            serde_json::from_str(r#"{"columns": {"a": {"kind": "categorical", "role": "label"}}}"#).unwrap();
         assert_eq!(r.columns["a"].kind, Some(ColumnKind::Categorical));
     }
 }

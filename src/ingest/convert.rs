@@ -49,21 +49,14 @@ fn parse_datetime(s: &str) -> Option<i64> {
     if let Ok(d) = chrono::DateTime::parse_from_rfc3339(t) {
         return Some(d.timestamp_millis());
     }
-    for f in [
-        "%Y-%m-%d %H:%M:%S%.f",
-        "%Y-%m-%dT%H:%M:%S%.f",
-        "%Y-%m-%d %H:%M",
-        "%Y/%m/%d %H:%M:%S",
-    ] {
+    for f in ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M", "%Y/%m/%d %H:%M:%S"] {
         if let Ok(d) = chrono::NaiveDateTime::parse_from_str(t, f) {
             return Some(d.and_utc().timestamp_millis());
         }
     }
     for f in ["%Y-%m-%d", "%Y/%m/%d"] {
         if let Ok(d) = chrono::NaiveDate::parse_from_str(t, f) {
-            return d
-                .and_hms_opt(0, 0, 0)
-                .map(|d| d.and_utc().timestamp_millis());
+            return d.and_hms_opt(0, 0, 0).map(|d| d.and_utc().timestamp_millis());
         }
     }
     None
@@ -102,11 +95,7 @@ fn numeric_kind(values: impl Iterator<Item = f64>) -> ColumnKind {
 }
 
 fn check_finite(name: &str, ca: &Float64Chunked) -> Result<(), IngestError> {
-    if let Some((i, x)) = ca
-        .iter()
-        .enumerate()
-        .find_map(|(i, x)| x.filter(|x| !x.is_finite()).map(|x| (i, x)))
-    {
+    if let Some((i, x)) = ca.iter().enumerate().find_map(|(i, x)| x.filter(|x| !x.is_finite()).map(|x| (i, x))) {
         return Err(IngestError::at(
             row_of(i),
             name,
@@ -130,9 +119,7 @@ fn infer_kind(col: &Column) -> Result<ColumnKind, IngestError> {
         return Ok(ColumnKind::Continuous);
     }
     if dtype.is_primitive_numeric() {
-        let f = col
-            .cast(&DataType::Float64)
-            .map_err(|e| polars_err(name, e))?;
+        let f = col.cast(&DataType::Float64).map_err(|e| polars_err(name, e))?;
         let ca = f.f64().map_err(|e| polars_err(name, e))?;
         check_finite(name, ca)?;
         return Ok(numeric_kind(ca.iter().flatten()));
@@ -153,10 +140,7 @@ fn infer_kind(col: &Column) -> Result<ColumnKind, IngestError> {
     match first_text {
         None => {
             let xs: Vec<f64> = ca.iter().flatten().filter_map(parse_number).collect();
-            if let Some(i) = ca
-                .iter()
-                .position(|v| v.and_then(parse_number).is_some_and(|x| !x.is_finite()))
-            {
+            if let Some(i) = ca.iter().position(|v| v.and_then(parse_number).is_some_and(|x| !x.is_finite())) {
                 return Err(IngestError::at(
                     row_of(i),
                     name,
@@ -179,11 +163,7 @@ fn infer_kind(col: &Column) -> Result<ColumnKind, IngestError> {
         }
         Some(_) => {}
     }
-    if ca
-        .iter()
-        .flatten()
-        .all(|v| parse_bool(v).is_some() && parse_number(v).is_none())
-    {
+    if ca.iter().flatten().all(|v| parse_bool(v).is_some() && parse_number(v).is_none()) {
         return Ok(ColumnKind::Boolean);
     }
     if ca.iter().flatten().all(|v| parse_datetime(v).is_some()) {
@@ -234,10 +214,7 @@ fn to_kind(col: &Column, kind: ColumnKind) -> Result<Column, IngestError> {
                                 return Err(IngestError::at(
                                     row_of(i),
                                     name,
-                                    format!(
-                                        "'{s}' is not a number (the column is {})",
-                                        kind_name(kind)
-                                    ),
+                                    format!("'{s}' is not a number (the column is {})", kind_name(kind)),
                                 ))
                             }
                         },
@@ -245,18 +222,12 @@ fn to_kind(col: &Column, kind: ColumnKind) -> Result<Column, IngestError> {
                 }
                 Float64Chunked::from_iter_options(col.name().clone(), out.into_iter())
             } else {
-                return Err(IngestError::at(
-                    None,
-                    name,
-                    format!("a {dtype} column cannot be {}", kind_name(kind)),
-                ));
+                return Err(IngestError::at(None, name, format!("a {dtype} column cannot be {}", kind_name(kind))));
             };
             check_finite(name, &f)?;
             if kind == ColumnKind::Integer {
-                if let Some((i, x)) = f
-                    .iter()
-                    .enumerate()
-                    .find_map(|(i, x)| x.filter(|x| x.fract() != 0.0).map(|x| (i, x)))
+                if let Some((i, x)) =
+                    f.iter().enumerate().find_map(|(i, x)| x.filter(|x| x.fract() != 0.0).map(|x| (i, x)))
                 {
                     return Err(IngestError::at(
                         row_of(i),
@@ -264,19 +235,14 @@ fn to_kind(col: &Column, kind: ColumnKind) -> Result<Column, IngestError> {
                         format!("{x} is not a whole number (the column is integer)"),
                     ));
                 }
-                f.into_series()
-                    .cast(&DataType::Int64)
-                    .map_err(|e| polars_err(name, e))?
-                    .into_column()
+                f.into_series().cast(&DataType::Int64).map_err(|e| polars_err(name, e))?.into_column()
             } else {
                 f.into_series().into_column()
             }
         }
         ColumnKind::Boolean => {
             let mut out: Vec<Option<bool>> = Vec::with_capacity(col.len());
-            let as_str = col
-                .cast(&DataType::String)
-                .map_err(|e| polars_err(name, e))?;
+            let as_str = col.cast(&DataType::String).map_err(|e| polars_err(name, e))?;
             let ca = as_str.str().map_err(|e| polars_err(name, e))?;
             for (i, v) in ca.iter().enumerate() {
                 match v {
@@ -293,9 +259,7 @@ fn to_kind(col: &Column, kind: ColumnKind) -> Result<Column, IngestError> {
                                 return Err(IngestError::at(
                                     row_of(i),
                                     name,
-                                    format!(
-                                    "'{s}' is not a yes/no value (use true/false, yes/no or 1/0)"
-                                ),
+                                    format!("'{s}' is not a yes/no value (use true/false, yes/no or 1/0)"),
                                 ))
                             }
                         }
@@ -307,16 +271,12 @@ fn to_kind(col: &Column, kind: ColumnKind) -> Result<Column, IngestError> {
         ColumnKind::Categorical | ColumnKind::Text => {
             if dtype.is_float() {
                 // Render floats without a trailing ".0" so 1.0 and 1 name the same level.
-                let ca = col
-                    .f64()
-                    .cloned()
-                    .or_else(|_| col.cast(&DataType::Float64).and_then(|c| c.f64().cloned()));
+                let ca = col.f64().cloned().or_else(|_| col.cast(&DataType::Float64).and_then(|c| c.f64().cloned()));
                 let ca = ca.map_err(|e| polars_err(name, e))?;
                 let v: Vec<Option<String>> = ca.iter().map(|x| x.map(fmt_number)).collect();
                 Column::new(col.name().clone(), v)
             } else {
-                col.cast(&DataType::String)
-                    .map_err(|e| polars_err(name, e))?
+                col.cast(&DataType::String).map_err(|e| polars_err(name, e))?
             }
         }
         ColumnKind::Datetime => {
@@ -334,21 +294,17 @@ fn to_kind(col: &Column, kind: ColumnKind) -> Result<Column, IngestError> {
                                 return Err(IngestError::at(
                                     row_of(i),
                                     name,
-                                    format!("'{s}' is not a date or timestamp (use ISO 8601, e.g. 2026-03-01T08:15:00Z)"),
+                                    format!(
+                                        "'{s}' is not a date or timestamp (use ISO 8601, e.g. 2026-03-01T08:15:00Z)"
+                                    ),
                                 ))
                             }
                         },
                     }
                 }
-                Column::new(col.name().clone(), out)
-                    .cast(&target)
-                    .map_err(|e| polars_err(name, e))?
+                Column::new(col.name().clone(), out).cast(&target).map_err(|e| polars_err(name, e))?
             } else {
-                return Err(IngestError::at(
-                    None,
-                    name,
-                    format!("a {dtype} column cannot be a timestamp"),
-                ));
+                return Err(IngestError::at(None, name, format!("a {dtype} column cannot be a timestamp")));
             }
         }
     };
@@ -376,44 +332,20 @@ fn kind_name(kind: ColumnKind) -> &'static str {
 
 fn infer_role(name: &str, kind: ColumnKind, col: &Column) -> ColumnRole {
     let lower = name.to_ascii_lowercase();
-    let words: Vec<&str> = lower
-        .split(|c: char| !c.is_ascii_alphanumeric())
-        .filter(|w| !w.is_empty())
-        .collect();
+    let words: Vec<&str> = lower.split(|c: char| !c.is_ascii_alphanumeric()).filter(|w| !w.is_empty()).collect();
     if kind == ColumnKind::Datetime {
         return ColumnRole::Timestamp;
     }
-    let all_unique = || {
-        col.n_unique()
-            .map(|u| u == col.len() && col.null_count() == 0)
-            .unwrap_or(false)
-    };
-    let id_like = words
-        .iter()
-        .any(|w| matches!(*w, "id" | "udi" | "uuid" | "serial" | "index"));
-    if (id_like
-        && matches!(
-            kind,
-            ColumnKind::Integer | ColumnKind::Text | ColumnKind::Categorical
-        ))
-        && all_unique()
-    {
+    let all_unique = || col.n_unique().map(|u| u == col.len() && col.null_count() == 0).unwrap_or(false);
+    let id_like = words.iter().any(|w| matches!(*w, "id" | "udi" | "uuid" | "serial" | "index"));
+    if (id_like && matches!(kind, ColumnKind::Integer | ColumnKind::Text | ColumnKind::Categorical)) && all_unique() {
         return ColumnRole::Id;
     }
     if kind == ColumnKind::Text {
-        return if all_unique() {
-            ColumnRole::Id
-        } else {
-            ColumnRole::Ignore
-        };
+        return if all_unique() { ColumnRole::Id } else { ColumnRole::Ignore };
     }
-    let label_words = [
-        "label", "class", "target", "fault", "faults", "failure", "defect", "outcome", "pass",
-        "fail",
-    ];
-    if words.iter().any(|w| label_words.contains(w))
-        && matches!(kind, ColumnKind::Categorical | ColumnKind::Boolean)
-    {
+    let label_words = ["label", "class", "target", "fault", "faults", "failure", "defect", "outcome", "pass", "fail"];
+    if words.iter().any(|w| label_words.contains(w)) && matches!(kind, ColumnKind::Categorical | ColumnKind::Boolean) {
         return ColumnRole::Label;
     }
     ColumnRole::Feature
@@ -423,35 +355,23 @@ fn infer_role(name: &str, kind: ColumnKind, col: &Column) -> ColumnRole {
 fn check_declared(col: &Column, c: &ColumnSchema) -> Result<(), IngestError> {
     let name = c.name.as_str();
     if c.kind.is_numeric() && (c.declared_min.is_some() || c.declared_max.is_some()) {
-        let f = col
-            .cast(&DataType::Float64)
-            .map_err(|e| polars_err(name, e))?;
+        let f = col.cast(&DataType::Float64).map_err(|e| polars_err(name, e))?;
         let ca = f.f64().map_err(|e| polars_err(name, e))?;
         for (i, x) in ca.iter().enumerate() {
             let Some(x) = x else { continue };
             if let Some(lo) = c.declared_min.filter(|lo| x < *lo) {
-                return Err(IngestError::at(
-                    row_of(i),
-                    name,
-                    format!("{x} is below the declared minimum {lo}"),
-                ));
+                return Err(IngestError::at(row_of(i), name, format!("{x} is below the declared minimum {lo}")));
             }
             if let Some(hi) = c.declared_max.filter(|hi| x > *hi) {
-                return Err(IngestError::at(
-                    row_of(i),
-                    name,
-                    format!("{x} is above the declared maximum {hi}"),
-                ));
+                return Err(IngestError::at(row_of(i), name, format!("{x} is above the declared maximum {hi}")));
             }
         }
     }
     if c.kind == ColumnKind::Categorical && c.levels_declared {
         let allowed: HashSet<&str> = c.levels.iter().map(|s| s.as_str()).collect();
         let ca = col.str().map_err(|e| polars_err(name, e))?;
-        if let Some((i, v)) = ca
-            .iter()
-            .enumerate()
-            .find_map(|(i, v)| v.filter(|v| !allowed.contains(v)).map(|v| (i, v)))
+        if let Some((i, v)) =
+            ca.iter().enumerate().find_map(|(i, v)| v.filter(|v| !allowed.contains(v)).map(|v| (i, v)))
         {
             return Err(IngestError::at(
                 row_of(i),
@@ -465,10 +385,7 @@ fn check_declared(col: &Column, c: &ColumnSchema) -> Result<(), IngestError> {
 
 /// Infers (or takes from the override) each column's kind and role, converts the columns to
 /// their storage types and returns the typed table with its schema and observed statistics.
-pub fn infer_and_type(
-    df: DataFrame,
-    overrides: Option<&SchemaOverride>,
-) -> Result<(DataFrame, Schema), IngestError> {
+pub fn infer_and_type(df: DataFrame, overrides: Option<&SchemaOverride>) -> Result<(DataFrame, Schema), IngestError> {
     if let Some(o) = overrides {
         check_override_names(o, df.columns().iter().map(|c| c.name().as_str()))?;
     }
@@ -482,9 +399,7 @@ pub fn infer_and_type(
             None => infer_kind(col)?,
         };
         let typed = to_kind(col, kind)?;
-        let role = o
-            .and_then(|o| o.role)
-            .unwrap_or_else(|| infer_role(&name, kind, &typed));
+        let role = o.and_then(|o| o.role).unwrap_or_else(|| infer_role(&name, kind, &typed));
         let c = ColumnSchema {
             name: name.clone(),
             kind,
@@ -502,28 +417,15 @@ pub fn infer_and_type(
         schema_cols.push(c);
     }
     let height = df.height();
-    let typed = DataFrame::new(height, columns)
-        .map_err(|e| IngestError::invalid(format!("could not build the table: {e}")))?;
-    let stats: Vec<_> = typed
-        .columns()
-        .iter()
-        .zip(&schema_cols)
-        .map(|(c, s)| column_stats(c, s.kind))
-        .collect();
-    let schema = schema_with_stats(
-        Schema {
-            columns: schema_cols,
-        },
-        &stats,
-    );
+    let typed =
+        DataFrame::new(height, columns).map_err(|e| IngestError::invalid(format!("could not build the table: {e}")))?;
+    let stats: Vec<_> = typed.columns().iter().zip(&schema_cols).map(|(c, s)| column_stats(c, s.kind)).collect();
+    let schema = schema_with_stats(Schema { columns: schema_cols }, &stats);
     Ok((typed, schema))
 }
 
 /// Refuses an override that names a column the table does not have.
-pub fn check_override_names<'a>(
-    o: &SchemaOverride,
-    names: impl Iterator<Item = &'a str>,
-) -> Result<(), IngestError> {
+pub fn check_override_names<'a>(o: &SchemaOverride, names: impl Iterator<Item = &'a str>) -> Result<(), IngestError> {
     let names: Vec<&str> = names.collect();
     for (k, v) in &o.columns {
         if !names.contains(&k.as_str()) {
@@ -536,11 +438,7 @@ pub fn check_override_names<'a>(
         }
         if let (Some(lo), Some(hi)) = (v.min, v.max) {
             if lo > hi {
-                return Err(IngestError::at(
-                    None,
-                    k,
-                    format!("declared min {lo} is above declared max {hi}"),
-                ));
+                return Err(IngestError::at(None, k, format!("declared min {lo} is above declared max {hi}")));
             }
         }
     }
@@ -563,10 +461,7 @@ pub fn conform(df: DataFrame, schema: &Schema) -> Result<DataFrame, IngestError>
             msg.push_str(&format!("; not in the dataset: {extra:?}"));
         }
         let column = missing.first().or(extra.first()).map(|s| s.to_string());
-        return Err(IngestError {
-            column,
-            ..IngestError::invalid(msg)
-        });
+        return Err(IngestError { column, ..IngestError::invalid(msg) });
     }
     let mut columns = Vec::with_capacity(schema.columns.len());
     for c in &schema.columns {
@@ -575,8 +470,7 @@ pub fn conform(df: DataFrame, schema: &Schema) -> Result<DataFrame, IngestError>
         check_declared(&typed, c)?;
         columns.push(typed);
     }
-    DataFrame::new(df.height(), columns)
-        .map_err(|e| IngestError::invalid(format!("could not build the table: {e}")))
+    DataFrame::new(df.height(), columns).map_err(|e| IngestError::invalid(format!("could not build the table: {e}")))
 }
 
 #[cfg(test)]
@@ -586,11 +480,7 @@ mod tests {
     use crate::ingest::{read_table, CsvOptions, Format};
 
     fn csv(s: &str) -> Result<(DataFrame, Schema), IngestError> {
-        let df = read_table(
-            s.as_bytes(),
-            &Format::Csv(CsvOptions::default()),
-            &Limits::default(),
-        )?;
+        let df = read_table(s.as_bytes(), &Format::Csv(CsvOptions::default()), &Limits::default())?;
         infer_and_type(df, None)
     }
 
@@ -625,32 +515,21 @@ mod tests {
         assert_eq!((e.row, e.column.as_deref()), (Some(2), Some("b")));
         let e = csv("a,b\n1,inf\n3,4\n").unwrap_err();
         assert_eq!((e.row, e.column.as_deref()), (Some(1), Some("b")));
-        let e = read_table(
-            br#"[{"a": 1}, {"a": "-inf"}, {"a": 2}]"#,
-            &Format::Json,
-            &Limits::default(),
-        )
-        .and_then(|df| infer_and_type(df, None))
-        .unwrap_err();
+        let e = read_table(br#"[{"a": 1}, {"a": "-inf"}, {"a": 2}]"#, &Format::Json, &Limits::default())
+            .and_then(|df| infer_and_type(df, None))
+            .unwrap_err();
         assert_eq!(e.row, Some(2));
     }
 
     #[test]
     fn override_applies_and_unknown_column_is_refused() {
-        let df = read_table(
-            b"a,b\n1,2\n3,4\n",
-            &Format::Csv(CsvOptions::default()),
-            &Limits::default(),
-        )
-        .unwrap();
+        let df = read_table(b"a,b\n1,2\n3,4\n", &Format::Csv(CsvOptions::default()), &Limits::default()).unwrap();
         let o: SchemaOverride =
-            serde_json::from_str(r#"{"columns": {"a": {"kind": "categorical", "role": "label"}}}"#)
-                .unwrap();
+            serde_json::from_str(r#"{"columns": {"a": {"kind": "categorical", "role": "label"}}}"#).unwrap();
         let (_, s) = infer_and_type(df.clone(), Some(&o)).unwrap();
         assert_eq!(s.columns[0].kind, ColumnKind::Categorical);
         assert_eq!(s.columns[0].levels, ["1", "3"]);
-        let o: SchemaOverride =
-            serde_json::from_str(r#"{"columns": {"zz": {"kind": "integer"}}}"#).unwrap();
+        let o: SchemaOverride = serde_json::from_str(r#"{"columns": {"zz": {"kind": "integer"}}}"#).unwrap();
         let e = infer_and_type(df.clone(), Some(&o)).unwrap_err();
         assert!(e.message.contains("'zz'"), "{}", e.message);
         let o: SchemaOverride = serde_json::from_str(r#"{"columns": {"b": {"max": 3}}}"#).unwrap();
@@ -661,32 +540,13 @@ mod tests {
     #[test]
     fn appends_conform_or_name_the_problem() {
         let (_, s) = csv("a,grade\n1,A\n2,B\n").unwrap();
-        let df = read_table(
-            b"grade,a\nA,5\n",
-            &Format::Csv(CsvOptions::default()),
-            &Limits::default(),
-        )
-        .unwrap();
+        let df = read_table(b"grade,a\nA,5\n", &Format::Csv(CsvOptions::default()), &Limits::default()).unwrap();
         let out = conform(df, &s).unwrap();
         assert_eq!(out.columns()[0].name().as_str(), "a");
-        let df = read_table(
-            b"a,b\n1,2\n",
-            &Format::Csv(CsvOptions::default()),
-            &Limits::default(),
-        )
-        .unwrap();
+        let df = read_table(b"a,b\n1,2\n", &Format::Csv(CsvOptions::default()), &Limits::default()).unwrap();
         let e = conform(df, &s).unwrap_err();
-        assert!(
-            e.message.contains("missing: [\"grade\"]") && e.message.contains("\"b\""),
-            "{}",
-            e.message
-        );
-        let df = read_table(
-            b"a,grade\n1.5,A\n",
-            &Format::Csv(CsvOptions::default()),
-            &Limits::default(),
-        )
-        .unwrap();
+        assert!(e.message.contains("missing: [\"grade\"]") && e.message.contains("\"b\""), "{}", e.message);
+        let df = read_table(b"a,grade\n1.5,A\n", &Format::Csv(CsvOptions::default()), &Limits::default()).unwrap();
         let e = conform(df, &s).unwrap_err();
         assert_eq!((e.row, e.column.as_deref()), (Some(1), Some("a")));
     }

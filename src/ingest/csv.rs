@@ -112,10 +112,7 @@ fn whitespace_to_commas(bytes: &[u8]) -> Vec<u8> {
             continue;
         }
         let mut first = true;
-        for field in text
-            .split(|b| b.is_ascii_whitespace())
-            .filter(|f| !f.is_empty())
-        {
+        for field in text.split(|b| b.is_ascii_whitespace()).filter(|f| !f.is_empty()) {
             if !first {
                 out.push(b',');
             }
@@ -141,11 +138,7 @@ pub fn scan<'a>(
         ));
     }
     if std::str::from_utf8(body).is_err() {
-        let bad = body
-            .utf8_chunks()
-            .next()
-            .map(|c| c.valid().len())
-            .unwrap_or(0);
+        let bad = body.utf8_chunks().next().map(|c| c.valid().len()).unwrap_or(0);
         let line = body[..bad].iter().filter(|&&b| b == b'\n').count() + 1;
         return Err(IngestError::invalid(format!(
             "the body is not UTF-8 text (first invalid byte on line {line}); save the file as UTF-8"
@@ -234,9 +227,7 @@ pub fn scan<'a>(
         }
     }
     if data_rows == 0 {
-        return Err(IngestError::invalid(
-            "the file has a header but no data rows",
-        ));
+        return Err(IngestError::invalid("the file has a header but no data rows"));
     }
     let bytes = if blank_inside {
         let mut out = Vec::with_capacity(bytes.len());
@@ -250,13 +241,7 @@ pub fn scan<'a>(
     } else {
         bytes
     };
-    Ok(CsvShape {
-        bytes,
-        separator: sep_byte,
-        has_header,
-        names,
-        data_rows,
-    })
+    Ok(CsvShape { bytes, separator: sep_byte, has_header, names, data_rows })
 }
 
 /// Refuses duplicate column names, naming both positions.
@@ -313,11 +298,7 @@ mod tests {
     fn ragged_row_is_named() {
         let e = scan_str("a,b,c\n1,2,3\n4,5\n").unwrap_err();
         assert_eq!(e.row, Some(2));
-        assert!(
-            e.message.contains("has 2 fields but the header has 3"),
-            "{}",
-            e.message
-        );
+        assert!(e.message.contains("has 2 fields but the header has 3"), "{}", e.message);
     }
 
     #[test]
@@ -337,27 +318,16 @@ mod tests {
     fn nasty_bodies_are_refused() {
         assert!(scan_str("").unwrap_err().message.contains("empty"));
         assert!(scan_str(" \n\n").unwrap_err().message.contains("empty"));
-        assert!(scan_str("a,b\n")
-            .unwrap_err()
-            .message
-            .contains("no data rows"));
+        assert!(scan_str("a,b\n").unwrap_err().message.contains("no data rows"));
         let e = scan_str("a,b,a\n1,2,3\n").unwrap_err();
-        assert!(
-            e.message.contains("appears twice (columns 1 and 3)"),
-            "{}",
-            e.message
-        );
+        assert!(e.message.contains("appears twice (columns 1 and 3)"), "{}", e.message);
         let e = scan(b"a,b\n1,\xff\n", None, None, &Limits::default()).unwrap_err();
         assert!(e.message.contains("line 2"), "{}", e.message);
     }
 
     #[test]
     fn limits_are_enforced() {
-        let limits = Limits {
-            max_rows: 2,
-            max_columns: 2,
-            ..Limits::default()
-        };
+        let limits = Limits { max_rows: 2, max_columns: 2, ..Limits::default() };
         let e = scan(b"a,b,c\n1,2,3\n", None, None, &limits).unwrap_err();
         assert_eq!(e.kind, super::super::IngestErrorKind::TooLarge);
         let e = scan(b"a,b\n1,2\n1,2\n1,2\n", None, None, &limits).unwrap_err();

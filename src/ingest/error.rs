@@ -23,18 +23,10 @@ pub struct IngestError {
 
 impl IngestError {
     pub fn invalid(message: impl Into<String>) -> Self {
-        IngestError {
-            kind: IngestErrorKind::Invalid,
-            message: message.into(),
-            row: None,
-            column: None,
-        }
+        IngestError { kind: IngestErrorKind::Invalid, message: message.into(), row: None, column: None }
     }
     pub fn too_large(message: impl Into<String>) -> Self {
-        IngestError {
-            kind: IngestErrorKind::TooLarge,
-            ..IngestError::invalid(message)
-        }
+        IngestError { kind: IngestErrorKind::TooLarge, ..IngestError::invalid(message) }
     }
     /// An error at a column; the message is prefixed with its place.
     pub fn at(row: Option<u64>, column: &str, message: impl AsRef<str>) -> Self {

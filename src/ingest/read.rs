@@ -24,19 +24,12 @@ pub enum Format {
 impl Format {
     /// The format for a media type (parameters such as `; charset=utf-8` are ignored).
     pub fn from_media_type(media: &str) -> Option<Format> {
-        let essence = media
-            .split(';')
-            .next()
-            .unwrap_or("")
-            .trim()
-            .to_ascii_lowercase();
+        let essence = media.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
         match essence.as_str() {
             "text/csv" | "application/csv" | "text/plain" | "text/tab-separated-values" => {
                 Some(Format::Csv(CsvOptions::default()))
             }
-            "application/vnd.apache.parquet" | "application/parquet" | "application/x-parquet" => {
-                Some(Format::Parquet)
-            }
+            "application/vnd.apache.parquet" | "application/parquet" | "application/x-parquet" => Some(Format::Parquet),
             "application/json" => Some(Format::Json),
             _ => None,
         }
@@ -58,11 +51,7 @@ impl Format {
 const NULL_TOKENS: [&str; 5] = ["NA", "N/A", "null", "NULL", "None"];
 
 /// Parses a body into a data frame with polars' own types (strings where it could not tell).
-pub fn read_table(
-    bytes: &[u8],
-    format: &Format,
-    limits: &Limits,
-) -> Result<DataFrame, IngestError> {
+pub fn read_table(bytes: &[u8], format: &Format, limits: &Limits) -> Result<DataFrame, IngestError> {
     let df = match format {
         Format::Csv(opts) => read_csv(bytes, opts, limits)?,
         Format::Parquet => read_parquet(bytes)?,
@@ -91,10 +80,8 @@ pub fn read_table(
 fn read_csv(bytes: &[u8], opts: &CsvOptions, limits: &Limits) -> Result<DataFrame, IngestError> {
     let shape = scan(bytes, opts.separator, opts.header, limits)?;
     let nulls: Vec<PlSmallStr> = NULL_TOKENS.iter().map(|s| PlSmallStr::from(*s)).collect();
-    let options = CsvReadOptions::default()
-        .with_has_header(shape.has_header)
-        .with_infer_schema_length(None)
-        .with_parse_options(
+    let options =
+        CsvReadOptions::default().with_has_header(shape.has_header).with_infer_schema_length(None).with_parse_options(
             CsvParseOptions::default()
                 .with_separator(shape.separator)
                 .with_null_values(Some(NullValues::AllColumns(nulls)))
@@ -111,16 +98,13 @@ fn read_csv(bytes: &[u8], opts: &CsvOptions, limits: &Limits) -> Result<DataFram
             shape.data_rows
         )));
     }
-    df.set_column_names(&shape.names)
-        .map_err(|e| IngestError::invalid(format!("could not name the columns: {e}")))?;
+    df.set_column_names(&shape.names).map_err(|e| IngestError::invalid(format!("could not name the columns: {e}")))?;
     Ok(df)
 }
 
 fn read_parquet(bytes: &[u8]) -> Result<DataFrame, IngestError> {
     if bytes.is_empty() {
-        return Err(IngestError::invalid(
-            "the body is empty: send a Parquet file",
-        ));
+        return Err(IngestError::invalid("the body is empty: send a Parquet file"));
     }
     let df = ParquetReader::new(Cursor::new(bytes))
         .finish()
@@ -131,11 +115,7 @@ fn read_parquet(bytes: &[u8]) -> Result<DataFrame, IngestError> {
         let ok = c.dtype().is_primitive_numeric()
             || matches!(
                 c.dtype(),
-                DataType::Boolean
-                    | DataType::String
-                    | DataType::Datetime(_, _)
-                    | DataType::Date
-                    | DataType::Null
+                DataType::Boolean | DataType::String | DataType::Datetime(_, _) | DataType::Date | DataType::Null
             );
         if !ok {
             return Err(IngestError::at(
@@ -182,20 +162,14 @@ impl JsonColumn {
 
 fn read_json(bytes: &[u8], limits: &Limits) -> Result<DataFrame, IngestError> {
     if bytes.trim_ascii().is_empty() {
-        return Err(IngestError::invalid(
-            "the body is empty: send a JSON array of row objects",
-        ));
+        return Err(IngestError::invalid("the body is empty: send a JSON array of row objects"));
     }
     let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| {
-        IngestError::invalid(format!(
-            "the body is not valid JSON (line {}, column {}): {e}",
-            e.line(),
-            e.column()
-        ))
+        IngestError::invalid(format!("the body is not valid JSON (line {}, column {}): {e}", e.line(), e.column()))
     })?;
-    let rows = value.as_array().ok_or_else(|| {
-        IngestError::invalid("the JSON body must be an array of row objects, like [{\"a\": 1}]")
-    })?;
+    let rows = value
+        .as_array()
+        .ok_or_else(|| IngestError::invalid("the JSON body must be an array of row objects, like [{\"a\": 1}]"))?;
     if rows.len() > limits.max_rows {
         return Err(IngestError::too_large(format!(
             "the table has {} rows; the limit is {} (GENFAB_MAX_ROWS)",
@@ -208,12 +182,9 @@ fn read_json(bytes: &[u8], limits: &Limits) -> Result<DataFrame, IngestError> {
     let mut cols: Vec<JsonColumn> = Vec::new();
     for (i, row) in rows.iter().enumerate() {
         let r = i as u64 + 1;
-        let obj = row.as_object().ok_or_else(|| {
-            IngestError::at_row(
-                r,
-                "is not a JSON object; each row must be {\"column\": value, ...}",
-            )
-        })?;
+        let obj = row
+            .as_object()
+            .ok_or_else(|| IngestError::at_row(r, "is not a JSON object; each row must be {\"column\": value, ...}"))?;
         for (k, v) in obj {
             let j = match index.get(k) {
                 Some(&j) => j,
@@ -278,9 +249,7 @@ fn read_json(bytes: &[u8], limits: &Limits) -> Result<DataFrame, IngestError> {
         }
     }
     if rows.is_empty() || names.is_empty() {
-        return Err(IngestError::invalid(
-            "the JSON array holds no rows with columns",
-        ));
+        return Err(IngestError::invalid("the JSON array holds no rows with columns"));
     }
     let columns: Vec<Column> = names
         .iter()
@@ -295,6 +264,5 @@ fn read_json(bytes: &[u8], limits: &Limits) -> Result<DataFrame, IngestError> {
             }
         })
         .collect();
-    DataFrame::new(rows.len(), columns)
-        .map_err(|e| IngestError::invalid(format!("could not build the table: {e}")))
+    DataFrame::new(rows.len(), columns).map_err(|e| IngestError::invalid(format!("could not build the table: {e}")))
 }

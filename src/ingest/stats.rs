@@ -8,17 +8,11 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 pub fn column_stats(col: &Column, kind: ColumnKind) -> ColumnStats {
     let missing = col.null_count() as u64;
     let count = col.len() as u64 - missing;
-    let mut s = ColumnStats {
-        count,
-        missing,
-        ..Default::default()
-    };
+    let mut s = ColumnStats { count, missing, ..Default::default() };
     match kind {
         ColumnKind::Continuous | ColumnKind::Integer | ColumnKind::Datetime => {
             let f = match kind {
-                ColumnKind::Datetime => col
-                    .cast(&DataType::Int64)
-                    .and_then(|c| c.cast(&DataType::Float64)),
+                ColumnKind::Datetime => col.cast(&DataType::Int64).and_then(|c| c.cast(&DataType::Float64)),
                 _ => col.cast(&DataType::Float64),
             };
             let Ok(f) = f else { return s };
@@ -39,11 +33,7 @@ pub fn column_stats(col: &Column, kind: ColumnKind) -> ColumnStats {
                 if kind != ColumnKind::Datetime {
                     s.mean = Some(mean);
                     s.m2 = Some(m2);
-                    s.std = Some(if n > 1.0 {
-                        (m2 / (n - 1.0)).sqrt()
-                    } else {
-                        0.0
-                    });
+                    s.std = Some(if n > 1.0 { (m2 / (n - 1.0)).sqrt() } else { 0.0 });
                 }
             }
         }
@@ -67,10 +57,7 @@ pub fn column_stats(col: &Column, kind: ColumnKind) -> ColumnStats {
                 for v in ca.iter().flatten() {
                     *counts.entry(v).or_insert(0) += 1;
                 }
-                s.levels = counts
-                    .into_iter()
-                    .map(|(k, v)| (k.to_string(), v))
-                    .collect();
+                s.levels = counts.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
                 s.distinct = Some(s.levels.len() as u64);
             }
         }

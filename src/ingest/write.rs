@@ -27,14 +27,9 @@ pub fn from_parquet(bytes: &[u8]) -> Result<DataFrame, IngestError> {
 
 /// Stacks chunks of one schema into one table.
 pub fn concat(mut frames: Vec<DataFrame>) -> anyhow::Result<DataFrame> {
-    let mut first = frames
-        .drain(..1)
-        .next()
-        .ok_or_else(|| anyhow::anyhow!("no chunks to concatenate"))?;
+    let mut first = frames.drain(..1).next().ok_or_else(|| anyhow::anyhow!("no chunks to concatenate"))?;
     for f in frames {
-        first
-            .vstack_mut(&f)
-            .map_err(|e| anyhow::anyhow!("chunks do not stack: {e}"))?;
+        first.vstack_mut(&f).map_err(|e| anyhow::anyhow!("chunks do not stack: {e}"))?;
     }
     first.rechunk_mut();
     Ok(first)
@@ -42,19 +37,13 @@ pub fn concat(mut frames: Vec<DataFrame>) -> anyhow::Result<DataFrame> {
 
 pub fn to_csv(df: &mut DataFrame) -> anyhow::Result<Vec<u8>> {
     let mut buf = Vec::new();
-    CsvWriter::new(&mut buf)
-        .include_header(true)
-        .finish(df)
-        .map_err(|e| fail("CSV", e))?;
+    CsvWriter::new(&mut buf).include_header(true).finish(df).map_err(|e| fail("CSV", e))?;
     Ok(buf)
 }
 
 /// A JSON array of row objects.
 pub fn to_json(df: &mut DataFrame) -> anyhow::Result<Vec<u8>> {
     let mut buf = Vec::new();
-    JsonWriter::new(&mut buf)
-        .with_json_format(JsonFormat::Json)
-        .finish(df)
-        .map_err(|e| fail("JSON", e))?;
+    JsonWriter::new(&mut buf).with_json_format(JsonFormat::Json).finish(df).map_err(|e| fail("JSON", e))?;
     Ok(buf)
 }

@@ -10,10 +10,7 @@ const LEASE: Duration = Duration::from_secs(60);
 
 /// Runs one job's work; returns its result or an error message kept on the job.
 fn handle(job: &ClaimedJob) -> Result<serde_json::Value, String> {
-    Err(format!(
-        "this genfab has no handler for jobs of kind '{}'",
-        job.kind
-    ))
+    Err(format!("this genfab has no handler for jobs of kind '{}'", job.kind))
 }
 
 /// What one step of the worker came to (tests drive the worker step by step).

@@ -21,15 +21,7 @@ pub struct Adam<F> {
 impl<F: Real> Adam<F> {
     /// Fresh state for `n` parameters with PyTorch's defaults (0.9, 0.999, 1e-8).
     pub fn new(n: usize, lr: f64) -> Self {
-        Adam {
-            lr,
-            beta1: 0.9,
-            beta2: 0.999,
-            eps: 1e-8,
-            t: 0,
-            m: vec![F::zero(); n],
-            v: vec![F::zero(); n],
-        }
+        Adam { lr, beta1: 0.9, beta2: 0.999, eps: 1e-8, t: 0, m: vec![F::zero(); n], v: vec![F::zero(); n] }
     }
 
     /// One update `p -= lr/(1-β1ᵗ) · m / (√v/√(1-β2ᵗ) + eps)`, as `torch.optim.Adam` computes it.
@@ -45,12 +37,7 @@ impl<F: Real> Adam<F> {
         let eps = F::cst(self.eps);
         // equal-length slices and an index loop let the compiler vectorise sqrt and division
         let n = params.len();
-        let (p, g, m, v) = (
-            &mut params[..n],
-            &grads[..n],
-            &mut self.m[..n],
-            &mut self.v[..n],
-        );
+        let (p, g, m, v) = (&mut params[..n], &grads[..n], &mut self.m[..n], &mut self.v[..n]);
         for i in 0..n {
             m[i] = b1 * m[i] + one_b1 * g[i];
             v[i] = b2 * v[i] + one_b2 * g[i] * g[i];
@@ -61,11 +48,7 @@ impl<F: Real> Adam<F> {
 
 /// Scales `g` so its L2 norm is at most `max_norm`; returns the norm before clipping.
 pub fn clip_global_norm<F: Real>(g: &mut [F], max_norm: f64) -> f64 {
-    let norm = g
-        .iter()
-        .map(|v| v.as_f64() * v.as_f64())
-        .sum::<f64>()
-        .sqrt();
+    let norm = g.iter().map(|v| v.as_f64() * v.as_f64()).sum::<f64>().sqrt();
     if norm > max_norm && norm > 0.0 {
         let s = F::cst(max_norm / norm);
         g.iter_mut().for_each(|v| *v *= s);

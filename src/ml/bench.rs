@@ -78,11 +78,7 @@ pub fn synthetic_table(rows: usize, dims: usize, seed: u64) -> Table {
     let w = Array2::from_shape_simple_fn((4, dims), &mut g);
     let mut x = z.dot(&w).mapv(f64::tanh);
     x.mapv_inplace(|v| v + 0.1 * g());
-    Table::new(
-        (0..dims)
-            .map(|j| Column::continuous(format!("x{j}"), x.column(j).to_vec()))
-            .collect(),
-    )
+    Table::new((0..dims).map(|j| Column::continuous(format!("x{j}"), x.column(j).to_vec())).collect())
 }
 
 /// Trains and decodes at the given shape on the synthetic data; returns the measurements.
@@ -107,15 +103,8 @@ pub fn run_on(table: &Table, cfg: &BenchConfig) -> Result<BenchReport, VaeError>
         .check(table)?;
     let model = fit(&params, table, &mut NoObserver)?;
     let s = model.summary();
-    let train_secs: f64 = s
-        .history
-        .iter()
-        .map(|m| s.n_train as f64 / m.rows_per_s)
-        .sum();
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(cfg.threads)
-        .build()
-        .expect("thread pool");
+    let train_secs: f64 = s.history.iter().map(|m| s.n_train as f64 / m.rows_per_s).sum();
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(cfg.threads).build().expect("thread pool");
     let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
     let (decode_seconds, sample_secs) = pool.install(|| {
         // best of 3, as short timings are noisy
@@ -127,9 +116,7 @@ pub fn run_on(table: &Table, cfg: &BenchConfig) -> Result<BenchReport, VaeError>
             best = best.min(t0.elapsed().as_secs_f64());
         }
         let t0 = Instant::now();
-        let t = model
-            .sample(cfg.decode_rows, 1.0, &[], &mut rng)
-            .expect("unconditional sample");
+        let t = model.sample(cfg.decode_rows, 1.0, &[], &mut rng).expect("unconditional sample");
         std::hint::black_box(&t);
         (best, t0.elapsed().as_secs_f64())
     });
@@ -157,22 +144,12 @@ mod tests {
 
     #[test]
     fn small_bench_runs_and_learns_the_low_rank_structure() {
-        let cfg = BenchConfig {
-            rows: 2000,
-            epochs: 3,
-            decode_rows: 1000,
-            threads: 1,
-            ..BenchConfig::default()
-        };
+        let cfg = BenchConfig { rows: 2000, epochs: 3, decode_rows: 1000, threads: 1, ..BenchConfig::default() };
         let r = run(&cfg).unwrap();
         assert_eq!(r.epochs, 3);
         assert!(r.rows_per_s > 0.0 && r.decode_rows_per_s > 0.0);
         // 32 standardised columns under a unit Gaussian cost 32·1.419 nats; structure must beat it
-        assert!(
-            r.val_loss_per_row < 32.0 * 1.4189,
-            "val {}",
-            r.val_loss_per_row
-        );
+        assert!(r.val_loss_per_row < 32.0 * 1.4189, "val {}", r.val_loss_per_row);
         let json = serde_json::to_string(&r).unwrap();
         assert!(json.contains("\"rows_per_s\""));
     }

@@ -36,27 +36,15 @@ pub enum VaeError {
     #[error("the table has {0} row(s); training needs at least 2")]
     TooFewRows(usize),
     #[error("column '{column}' has {len} rows but the first column has {expected}")]
-    RaggedColumn {
-        column: String,
-        len: usize,
-        expected: usize,
-    },
+    RaggedColumn { column: String, len: usize, expected: usize },
     #[error("column name '{0}' appears more than once")]
     DuplicateColumn(String),
     #[error("column '{0}' has only missing values; drop it or fill it before training")]
     AllMissing(String),
     #[error("column '{column}' is {kind:?} but holds {data} data")]
-    KindMismatch {
-        column: String,
-        kind: ColumnKind,
-        data: &'static str,
-    },
+    KindMismatch { column: String, kind: ColumnKind, data: &'static str },
     #[error("column '{column}' has code {code} but only {levels} level(s)")]
-    BadCode {
-        column: String,
-        code: u32,
-        levels: usize,
-    },
+    BadCode { column: String, code: u32, levels: usize },
     #[error("column '{0}' has an infinite value; use NaN for missing")]
     InfiniteValue(String),
     #[error("column '{0}' declares a minimum above its maximum")]
@@ -68,11 +56,7 @@ pub enum VaeError {
     #[error("'{0}' is not a condition column of this model")]
     NotACondition(String),
     #[error("condition column '{column}' has no level '{value}' (levels: {levels})")]
-    UnknownLevel {
-        column: String,
-        value: String,
-        levels: String,
-    },
+    UnknownLevel { column: String, value: String, levels: String },
     #[error("the table does not match the model: {0}")]
     SchemaMismatch(String),
     #[error("training diverged at epoch {0} (non-finite loss); lower the learning rate or set a clip norm")]

@@ -41,19 +41,8 @@ pub struct RowScores {
 }
 
 impl FittedVae {
-    pub(crate) fn new(
-        net: Net<f32>,
-        transform: TableTransform,
-        params: VaeParams,
-        summary: TrainSummary,
-    ) -> Self {
-        FittedVae {
-            net,
-            transform,
-            params,
-            summary,
-            dataset_sha256: None,
-        }
+    pub(crate) fn new(net: Net<f32>, transform: TableTransform, params: VaeParams, summary: TrainSummary) -> Self {
+        FittedVae { net, transform, params, summary, dataset_sha256: None }
     }
 
     /// Records the sha256 of the dataset version it was trained on (stored in the model file).
@@ -94,27 +83,16 @@ impl FittedVae {
 
     /// Names of the condition columns.
     pub fn condition_columns(&self) -> Vec<&str> {
-        self.transform
-            .conditions
-            .iter()
-            .map(|t| t.name.as_str())
-            .collect()
+        self.transform.conditions.iter().map(|t| t.name.as_str()).collect()
     }
 
     fn inputs(&self, table: &Table) -> Result<(Array2<f32>, Option<Array2<f32>>), VaeError> {
         crate::ml::params::check_cells(table, false)?;
-        Ok((
-            self.transform.encode(table)?,
-            self.transform.encode_conditions(table)?,
-        ))
+        Ok((self.transform.encode(table)?, self.transform.encode_conditions(table)?))
     }
 
     fn condition_codes_of(&self, table: &Table) -> Result<Vec<Vec<Option<u32>>>, VaeError> {
-        self.transform
-            .conditions
-            .iter()
-            .map(|t| TableTransform::model_codes(table, t))
-            .collect()
+        self.transform.conditions.iter().map(|t| TableTransform::model_codes(table, t)).collect()
     }
 
     /// Posterior means and log-variances of the rows of `table`.
@@ -130,10 +108,7 @@ impl FittedVae {
             .into_par_iter()
             .map(|b| {
                 let (lo, hi) = (b * BLOCK, ((b + 1) * BLOCK).min(n));
-                self.net.decode(
-                    z.slice(s![lo..hi, ..]),
-                    c.map(|c| c.slice_move(s![lo..hi, ..])),
-                )
+                self.net.decode(z.slice(s![lo..hi, ..]), c.map(|c| c.slice_move(s![lo..hi, ..])))
             })
             .collect();
         stack_rows(blocks, self.net.spec.n_x)
@@ -162,26 +137,18 @@ impl FittedVae {
                     let v: f32 = StandardNormal.sample(&mut r);
                     v * t
                 });
-                self.net
-                    .decode(z.view(), c.map(|c| c.slice_move(s![lo..hi, ..])))
+                self.net.decode(z.view(), c.map(|c| c.slice_move(s![lo..hi, ..])))
             })
             .collect();
         stack_rows(blocks, self.net.spec.n_x)
     }
 
     /// The most likely table for latent rows `z` with condition codes per condition column.
-    pub fn decode(
-        &self,
-        z: ArrayView2<f32>,
-        cond_codes: &[Vec<Option<u32>>],
-    ) -> Result<Table, VaeError> {
-        let c: Option<Array2<f32>> = (!self.transform.conditions.is_empty())
-            .then(|| self.transform.condition_matrix(cond_codes))
-            .transpose()?;
+    pub fn decode(&self, z: ArrayView2<f32>, cond_codes: &[Vec<Option<u32>>]) -> Result<Table, VaeError> {
+        let c: Option<Array2<f32>> =
+            (!self.transform.conditions.is_empty()).then(|| self.transform.condition_matrix(cond_codes)).transpose()?;
         let out = self.decode_raw(z, c.as_ref().map(|c| c.view()));
-        Ok(self
-            .transform
-            .decode(out.view(), self.net.log_sigma(), cond_codes, None))
+        Ok(self.transform.decode(out.view(), self.net.log_sigma(), cond_codes, None))
     }
 
     /// Encodes to the posterior mean and decodes the most likely values.
@@ -208,12 +175,10 @@ impl FittedVae {
             .iter()
             .map(|t| match conditions.iter().find(|(n, _)| *n == t.name) {
                 Some((_, value)) => {
-                    let k = t.levels.iter().position(|l| l == value).ok_or_else(|| {
-                        VaeError::UnknownLevel {
-                            column: t.name.clone(),
-                            value: value.to_string(),
-                            levels: t.levels.join(", "),
-                        }
+                    let k = t.levels.iter().position(|l| l == value).ok_or_else(|| VaeError::UnknownLevel {
+                        column: t.name.clone(),
+                        value: value.to_string(),
+                        levels: t.levels.join(", "),
                     })?;
                     Ok(vec![Some(k as u32); n])
                 }
@@ -245,52 +210,29 @@ impl FittedVae {
         rng: &mut impl Rng,
     ) -> Result<Table, VaeError> {
         let codes = self.condition_codes(n, conditions, rng)?;
-        let c: Option<Array2<f32>> = (!self.transform.conditions.is_empty())
-            .then(|| self.transform.condition_matrix(&codes))
-            .transpose()?;
+        let c: Option<Array2<f32>> =
+            (!self.transform.conditions.is_empty()).then(|| self.transform.condition_matrix(&codes)).transpose()?;
         let out = self.prior_decode_raw(n, temperature, c.as_ref().map(|c| c.view()), rng);
-        Ok(self.transform.decode(
-            out.view(),
-            self.net.log_sigma(),
-            &codes,
-            Some((rng, temperature)),
-        ))
+        Ok(self.transform.decode(out.view(), self.net.log_sigma(), &codes, Some((rng, temperature))))
     }
 
     /// Per-row negative ELBO and per-column reconstruction NLL, averaged over `n_samples`
     /// posterior draws (at least 1).
-    pub fn score(
-        &self,
-        table: &Table,
-        n_samples: usize,
-        rng: &mut impl Rng,
-    ) -> Result<RowScores, VaeError> {
+    pub fn score(&self, table: &Table, n_samples: usize, rng: &mut impl Rng) -> Result<RowScores, VaeError> {
         let (x, c) = self.inputs(table)?;
         let (mu, lv) = self.net.encode(x.view(), c.as_ref().map(|c| c.view()));
         let n = x.nrows();
         let heads = &self.transform.heads;
-        let kl: Vec<f64> = kl_matrix(mu.view(), lv.view())
-            .sum_axis(Axis(1))
-            .iter()
-            .map(|&v| v as f64)
-            .collect();
+        let kl: Vec<f64> = kl_matrix(mu.view(), lv.view()).sum_axis(Axis(1)).iter().map(|&v| v as f64).collect();
         let mut per_head = Array2::<f64>::zeros((n, heads.n_heads()));
         let mut acc = Array2::<f64>::zeros((n, heads.n_heads()));
         let draws = n_samples.max(1);
         let sd = lv.mapv(|v| (0.5 * v).exp());
         for _ in 0..draws {
-            let eps =
-                Array2::<f32>::from_shape_simple_fn(mu.raw_dim(), || StandardNormal.sample(rng));
+            let eps = Array2::<f32>::from_shape_simple_fn(mu.raw_dim(), || StandardNormal.sample(rng));
             let z = &mu + &(&eps * &sd);
             let out = self.decode_raw(z.view(), c.as_ref().map(|c| c.view()));
-            recon_rows(
-                heads,
-                self.net.log_sigma(),
-                x.view(),
-                out.view(),
-                None,
-                Some(&mut per_head),
-            );
+            recon_rows(heads, self.net.log_sigma(), x.view(), out.view(), None, Some(&mut per_head));
             acc += &per_head;
         }
         acc /= draws as f64;
@@ -303,12 +245,7 @@ impl FittedVae {
             }
         }
         let neg_elbo = (0..n).map(|r| column_nll.row(r).sum() + kl[r]).collect();
-        Ok(RowScores {
-            neg_elbo,
-            kl,
-            columns: cols.iter().map(|t| t.name.clone()).collect(),
-            column_nll,
-        })
+        Ok(RowScores { neg_elbo, kl, columns: cols.iter().map(|t| t.name.clone()).collect(), column_nll })
     }
 }
 
@@ -328,9 +265,7 @@ pub(crate) mod tests {
     use super::*;
     use crate::ml::params::VaeParams;
     use crate::ml::table::{Column, ColumnData, ColumnKind};
-    use crate::ml::train::{
-        fit, fit_resume, Checkpoint, Control, EpochMetrics, NoObserver, Observer,
-    };
+    use crate::ml::train::{fit, fit_resume, Checkpoint, Control, EpochMetrics, NoObserver, Observer};
     use rand::SeedableRng;
     use rand_chacha::ChaCha8Rng;
 
@@ -372,13 +307,7 @@ pub(crate) mod tests {
     }
 
     fn small(seed: u64) -> VaeParams {
-        VaeParams::new()
-            .hidden(vec![16, 16])
-            .latent(3)
-            .batch_size(32)
-            .epochs(6)
-            .seed(seed)
-            .patience(None)
+        VaeParams::new().hidden(vec![16, 16]).latent(3).batch_size(32).epochs(6).seed(seed).patience(None)
     }
 
     #[test]
@@ -398,22 +327,14 @@ pub(crate) mod tests {
             let m1 = fit(&p, &t, &mut NoObserver).unwrap();
             let m2 = fit(&p, &t, &mut NoObserver).unwrap();
             assert_eq!(m1.weights(), m2.weights(), "threads {threads}");
-            let s1 = m1
-                .sample(50, 1.0, &[], &mut ChaCha8Rng::seed_from_u64(3))
-                .unwrap();
-            let s2 = m2
-                .sample(50, 1.0, &[], &mut ChaCha8Rng::seed_from_u64(3))
-                .unwrap();
+            let s1 = m1.sample(50, 1.0, &[], &mut ChaCha8Rng::seed_from_u64(3)).unwrap();
+            let s2 = m2.sample(50, 1.0, &[], &mut ChaCha8Rng::seed_from_u64(3)).unwrap();
             assert_eq!(format!("{s1:?}"), format!("{s2:?}"));
         }
         let p = small(43).check(&t).unwrap();
         let m3 = fit(&p, &t, &mut NoObserver).unwrap();
         let p = small(42).check(&t).unwrap();
-        assert_ne!(
-            m3.weights(),
-            fit(&p, &t, &mut NoObserver).unwrap().weights(),
-            "the seed matters"
-        );
+        assert_ne!(m3.weights(), fit(&p, &t, &mut NoObserver).unwrap().weights(), "the seed matters");
     }
 
     #[test]
@@ -421,15 +342,9 @@ pub(crate) mod tests {
         let t = toy_table(200, 4);
         let m = fit(&small(1).epochs(2).check(&t).unwrap(), &t, &mut NoObserver).unwrap();
         let draw = |threads: usize| {
-            let pool = rayon::ThreadPoolBuilder::new()
-                .num_threads(threads)
-                .build()
-                .unwrap();
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
             // more rows than one block, so blocks really run in parallel
-            pool.install(|| {
-                m.sample(5000, 0.8, &[], &mut ChaCha8Rng::seed_from_u64(9))
-                    .unwrap()
-            })
+            pool.install(|| m.sample(5000, 0.8, &[], &mut ChaCha8Rng::seed_from_u64(9)).unwrap())
         };
         assert_eq!(format!("{:?}", draw(1)), format!("{:?}", draw(2)));
     }
@@ -460,18 +375,9 @@ pub(crate) mod tests {
     #[test]
     fn checkpoint_resume_ends_bit_identical_to_an_uninterrupted_run() {
         let t = toy_table(300, 2);
-        let p = small(7)
-            .threads(2)
-            .patience(Some(3))
-            .clip_norm(Some(5.0))
-            .check(&t)
-            .unwrap();
+        let p = small(7).threads(2).patience(Some(3)).clip_norm(Some(5.0)).check(&t).unwrap();
         let full = fit(&p, &t, &mut NoObserver).unwrap();
-        let mut obs = StopAt {
-            epoch: 3,
-            taken: None,
-            seen: vec![],
-        };
+        let mut obs = StopAt { epoch: 3, taken: None, seen: vec![] };
         let cut = fit(&p, &t, &mut obs).unwrap();
         assert_eq!(obs.seen.len(), 3, "observer stop cancels the run");
         assert_eq!(cut.summary().stop, crate::ml::train::StopReason::Cancelled);
@@ -484,11 +390,7 @@ pub(crate) mod tests {
         assert_eq!(resumed.summary().best_epoch, full.summary().best_epoch);
         // a checkpoint of another run is refused
         let other = small(8).check(&t).unwrap();
-        let mut obs = StopAt {
-            epoch: 1,
-            taken: None,
-            seen: vec![],
-        };
+        let mut obs = StopAt { epoch: 1, taken: None, seen: vec![] };
         fit(&p, &t, &mut obs).unwrap();
         assert!(matches!(
             fit_resume(&other, &t, &mut NoObserver, obs.taken.unwrap()),
@@ -508,9 +410,7 @@ pub(crate) mod tests {
             h.iter().map(|e| e.train_loss).collect::<Vec<_>>()
         );
         assert!(h.iter().all(|e| e.val_loss.unwrap().is_finite()));
-        let s = m
-            .sample(400, 1.0, &[], &mut ChaCha8Rng::seed_from_u64(0))
-            .unwrap();
+        let s = m.sample(400, 1.0, &[], &mut ChaCha8Rng::seed_from_u64(0)).unwrap();
         assert_eq!(s.n_rows(), 400);
         for (a, b) in t.columns.iter().zip(&s.columns) {
             assert_eq!((&a.name, a.kind), (&b.name, b.kind));
@@ -518,63 +418,35 @@ pub(crate) mod tests {
         let b = s.column("b").unwrap().numeric().unwrap();
         assert!(b.iter().all(|&v| (-2.0..=2.0).contains(&v)));
         let k = s.column("k").unwrap().numeric().unwrap();
-        assert!(k
-            .iter()
-            .all(|&v| v.fract() == 0.0 && (0.0..=6.0).contains(&v)));
-        assert!(s
-            .column("const")
-            .unwrap()
-            .numeric()
-            .unwrap()
-            .iter()
-            .all(|&v| v == 1.25));
+        assert!(k.iter().all(|&v| v.fract() == 0.0 && (0.0..=6.0).contains(&v)));
+        assert!(s.column("const").unwrap().numeric().unwrap().iter().all(|&v| v == 1.25));
         let gaps = s.column("gaps").unwrap().numeric().unwrap();
         let missing = gaps.iter().filter(|v| v.is_nan()).count();
-        assert!(
-            missing > 10 && missing < 150,
-            "about 1/7 missing, got {missing}/400"
-        );
-        let ColumnData::Categorical { levels, .. } = &s.column("band").unwrap().data else {
-            panic!()
-        };
+        assert!(missing > 10 && missing < 150, "about 1/7 missing, got {missing}/400");
+        let ColumnData::Categorical { levels, .. } = &s.column("band").unwrap().data else { panic!() };
         assert_eq!(levels, &["hi", "lo", "mid"]);
         assert_eq!(s.column("flag").unwrap().kind, ColumnKind::Boolean);
         // the model captured the tie between a and band: "hi" rows have larger a than "lo" rows
         let a = s.column("a").unwrap().numeric().unwrap();
         let codes = s.column("band").unwrap().codes().unwrap().0;
         let mean_a = |lvl: u32| {
-            let v: Vec<f64> = a
-                .iter()
-                .zip(codes)
-                .filter(|(_, c)| **c == Some(lvl))
-                .map(|(x, _)| *x)
-                .collect();
+            let v: Vec<f64> = a.iter().zip(codes).filter(|(_, c)| **c == Some(lvl)).map(|(x, _)| *x).collect();
             v.iter().sum::<f64>() / v.len() as f64
         };
-        assert!(
-            mean_a(0) > mean_a(1) + 1.0,
-            "hi {} vs lo {}",
-            mean_a(0),
-            mean_a(1)
-        );
+        assert!(mean_a(0) > mean_a(1) + 1.0, "hi {} vs lo {}", mean_a(0), mean_a(1));
         // reconstruction and scores
         let r = m.reconstruct(&t).unwrap();
         assert_eq!(r.n_rows(), t.n_rows());
         let sc = m.score(&t, 2, &mut ChaCha8Rng::seed_from_u64(1)).unwrap();
         assert_eq!(sc.column_nll.dim(), (600, 7));
         assert!(sc.neg_elbo.iter().all(|v| v.is_finite()));
-        assert!(
-            sc.column_nll.column(6).iter().all(|&v| v == 0.0),
-            "constant column costs nothing"
-        );
+        assert!(sc.column_nll.column(6).iter().all(|&v| v == 0.0), "constant column costs nothing");
         // a corrupted row scores worse than its original
         let mut bad = t.select_rows(&[0]);
         if let ColumnData::Numeric(v) = &mut bad.columns[1].data {
             v[0] = -t.column("b").unwrap().numeric().unwrap()[0] * 3.0 + 1.5;
         }
-        let good = m
-            .score(&t.select_rows(&[0]), 8, &mut ChaCha8Rng::seed_from_u64(1))
-            .unwrap();
+        let good = m.score(&t.select_rows(&[0]), 8, &mut ChaCha8Rng::seed_from_u64(1)).unwrap();
         let worse = m.score(&bad, 8, &mut ChaCha8Rng::seed_from_u64(1)).unwrap();
         assert!(worse.column_nll[[0, 1]] > good.column_nll[[0, 1]]);
     }

@@ -52,38 +52,20 @@ fn named_tensors(spec: &NetSpec, p: &[f32], prefix: &str) -> Vec<(String, Vec<us
         for (i, l) in mlp.layers.iter().enumerate() {
             let w = l.offset..l.offset + l.n_in * l.n_out;
             let b = w.end..w.end + l.n_out;
-            out.push((
-                format!("{prefix}{part}.{i}.weight"),
-                vec![l.n_in, l.n_out],
-                le_bytes(&p[w]),
-            ));
-            out.push((
-                format!("{prefix}{part}.{i}.bias"),
-                vec![l.n_out],
-                le_bytes(&p[b]),
-            ));
+            out.push((format!("{prefix}{part}.{i}.weight"), vec![l.n_in, l.n_out], le_bytes(&p[w])));
+            out.push((format!("{prefix}{part}.{i}.bias"), vec![l.n_out], le_bytes(&p[b])));
         }
     }
-    out.push((
-        format!("{prefix}log_sigma"),
-        vec![spec.n_gauss],
-        le_bytes(&p[spec.log_sigma_offset..]),
-    ));
+    out.push((format!("{prefix}log_sigma"), vec![spec.n_gauss], le_bytes(&p[spec.log_sigma_offset..])));
     out
 }
 
 fn read_network(st: &SafeTensors, spec: &NetSpec, prefix: &str) -> Result<Vec<f32>, VaeError> {
     let mut p = vec![0f32; spec.n_params];
     let mut fill = |name: String, shape: Vec<usize>, at: usize| -> Result<(), VaeError> {
-        let t = st
-            .tensor(&name)
-            .map_err(|e| fmt_err(format!("{name}: {e}")))?;
+        let t = st.tensor(&name).map_err(|e| fmt_err(format!("{name}: {e}")))?;
         if t.dtype() != Dtype::F32 || t.shape() != shape.as_slice() {
-            return Err(fmt_err(format!(
-                "{name}: expected F32 {shape:?}, found {:?} {:?}",
-                t.dtype(),
-                t.shape()
-            )));
+            return Err(fmt_err(format!("{name}: expected F32 {shape:?}, found {:?} {:?}", t.dtype(), t.shape())));
         }
         for (i, c) in t.data().chunks_exact(4).enumerate() {
             p[at + i] = f32::from_le_bytes([c[0], c[1], c[2], c[3]]);
@@ -92,51 +74,26 @@ fn read_network(st: &SafeTensors, spec: &NetSpec, prefix: &str) -> Result<Vec<f3
     };
     for (part, mlp) in [("encoder", &spec.encoder), ("decoder", &spec.decoder)] {
         for (i, l) in mlp.layers.iter().enumerate() {
-            fill(
-                format!("{prefix}{part}.{i}.weight"),
-                vec![l.n_in, l.n_out],
-                l.offset,
-            )?;
-            fill(
-                format!("{prefix}{part}.{i}.bias"),
-                vec![l.n_out],
-                l.offset + l.n_in * l.n_out,
-            )?;
+            fill(format!("{prefix}{part}.{i}.weight"), vec![l.n_in, l.n_out], l.offset)?;
+            fill(format!("{prefix}{part}.{i}.bias"), vec![l.n_out], l.offset + l.n_in * l.n_out)?;
         }
     }
-    fill(
-        format!("{prefix}log_sigma"),
-        vec![spec.n_gauss],
-        spec.log_sigma_offset,
-    )?;
+    fill(format!("{prefix}log_sigma"), vec![spec.n_gauss], spec.log_sigma_offset)?;
     Ok(p)
 }
 
 fn read_flat(st: &SafeTensors, name: &str, n: usize) -> Result<Vec<f32>, VaeError> {
-    let t = st
-        .tensor(name)
-        .map_err(|e| fmt_err(format!("{name}: {e}")))?;
+    let t = st.tensor(name).map_err(|e| fmt_err(format!("{name}: {e}")))?;
     if t.dtype() != Dtype::F32 || t.shape() != [n] {
         return Err(fmt_err(format!("{name}: expected F32 [{n}]")));
     }
-    Ok(t.data()
-        .chunks_exact(4)
-        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-        .collect())
+    Ok(t.data().chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect())
 }
 
-fn serialize(
-    tensors: &[(String, Vec<usize>, Vec<u8>)],
-    meta: HashMap<String, String>,
-) -> Result<Vec<u8>, VaeError> {
+fn serialize(tensors: &[(String, Vec<usize>, Vec<u8>)], meta: HashMap<String, String>) -> Result<Vec<u8>, VaeError> {
     let views = tensors
         .iter()
-        .map(|(n, s, d)| {
-            Ok((
-                n.clone(),
-                TensorView::new(Dtype::F32, s.clone(), d).map_err(fmt_err)?,
-            ))
-        })
+        .map(|(n, s, d)| Ok((n.clone(), TensorView::new(Dtype::F32, s.clone(), d).map_err(fmt_err)?)))
         .collect::<Result<Vec<_>, VaeError>>()?;
     safetensors::serialize(views, Some(meta)).map_err(fmt_err)
 }
@@ -151,23 +108,15 @@ fn expect_format(meta: &HashMap<String, String>, format: &str) -> Result<(), Vae
     if f != format {
         return Err(fmt_err(format!("not a {format} file (format '{f}')")));
     }
-    let v: u32 = meta
-        .get("format_version")
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
+    let v: u32 = meta.get("format_version").and_then(|v| v.parse().ok()).unwrap_or(0);
     if v != FORMAT_VERSION {
-        return Err(fmt_err(format!(
-            "format version {v} is not supported (this build reads {FORMAT_VERSION})"
-        )));
+        return Err(fmt_err(format!("format version {v} is not supported (this build reads {FORMAT_VERSION})")));
     }
     Ok(())
 }
 
 fn base_meta(format: &str) -> HashMap<String, String> {
-    HashMap::from([
-        ("format".into(), format.into()),
-        ("format_version".into(), FORMAT_VERSION.to_string()),
-    ])
+    HashMap::from([("format".into(), format.into()), ("format_version".into(), FORMAT_VERSION.to_string())])
 }
 
 impl FittedVae {
@@ -195,17 +144,11 @@ impl FittedVae {
     /// The inverse of `save`.
     pub fn load(weights: &[u8], meta: ModelMetadata) -> Result<FittedVae, VaeError> {
         if meta.format != FORMAT || meta.format_version != FORMAT_VERSION {
-            return Err(fmt_err(format!(
-                "unsupported metadata {} v{}",
-                meta.format, meta.format_version
-            )));
+            return Err(fmt_err(format!("unsupported metadata {} v{}", meta.format, meta.format_version)));
         }
         let st = SafeTensors::deserialize(weights).map_err(fmt_err)?;
         let params = read_network(&st, &meta.network, "")?;
-        let net = Net {
-            spec: meta.network,
-            params,
-        };
+        let net = Net { spec: meta.network, params };
         Ok(FittedVae {
             net,
             transform: meta.transform,
@@ -220,10 +163,7 @@ impl FittedVae {
     pub fn to_bytes(&self) -> Result<Vec<u8>, VaeError> {
         let t = named_tensors(&self.net.spec, &self.net.params, "");
         let mut m = base_meta(FORMAT);
-        m.insert(
-            "genfab".into(),
-            serde_json::to_string(&self.metadata()).map_err(fmt_err)?,
-        );
+        m.insert("genfab".into(), serde_json::to_string(&self.metadata()).map_err(fmt_err)?);
         serialize(&t, m)
     }
 
@@ -231,9 +171,7 @@ impl FittedVae {
     pub fn from_bytes(bytes: &[u8]) -> Result<FittedVae, VaeError> {
         let m = file_meta(bytes)?;
         expect_format(&m, FORMAT)?;
-        let json = m
-            .get("genfab")
-            .ok_or_else(|| fmt_err("no 'genfab' metadata"))?;
+        let json = m.get("genfab").ok_or_else(|| fmt_err("no 'genfab' metadata"))?;
         let meta: ModelMetadata = serde_json::from_str(json).map_err(fmt_err)?;
         FittedVae::load(bytes, meta)
     }
@@ -261,16 +199,8 @@ impl Checkpoint {
         let spec = self.network.clone();
         let mut t = named_tensors(&spec, &self.params, "");
         t.extend(named_tensors(&spec, &self.best_params, "best."));
-        t.push((
-            "adam.m".into(),
-            vec![self.adam.m.len()],
-            le_bytes(&self.adam.m),
-        ));
-        t.push((
-            "adam.v".into(),
-            vec![self.adam.v.len()],
-            le_bytes(&self.adam.v),
-        ));
+        t.push(("adam.m".into(), vec![self.adam.m.len()], le_bytes(&self.adam.m)));
+        t.push(("adam.v".into(), vec![self.adam.v.len()], le_bytes(&self.adam.v)));
         let meta = CheckpointMeta {
             network: spec,
             epoch: self.epoch,
@@ -285,10 +215,7 @@ impl Checkpoint {
             run_key: self.run_key.clone(),
         };
         let mut m = base_meta(CHECKPOINT_FORMAT);
-        m.insert(
-            "genfab".into(),
-            serde_json::to_string(&meta).map_err(fmt_err)?,
-        );
+        m.insert("genfab".into(), serde_json::to_string(&meta).map_err(fmt_err)?);
         serialize(&t, m)
     }
 
@@ -296,11 +223,8 @@ impl Checkpoint {
     pub fn from_bytes(bytes: &[u8]) -> Result<Checkpoint, VaeError> {
         let m = file_meta(bytes)?;
         expect_format(&m, CHECKPOINT_FORMAT)?;
-        let meta: CheckpointMeta = serde_json::from_str(
-            m.get("genfab")
-                .ok_or_else(|| fmt_err("no 'genfab' metadata"))?,
-        )
-        .map_err(fmt_err)?;
+        let meta: CheckpointMeta =
+            serde_json::from_str(m.get("genfab").ok_or_else(|| fmt_err("no 'genfab' metadata"))?).map_err(fmt_err)?;
         let st = SafeTensors::deserialize(bytes).map_err(fmt_err)?;
         let n = meta.network.n_params;
         let mut adam = Adam::new(n, meta.lr);
@@ -336,16 +260,8 @@ mod tests {
     #[test]
     fn model_round_trips_through_both_file_forms() {
         let t = toy_table(200, 5);
-        let p = VaeParams::new()
-            .hidden(vec![8])
-            .latent(2)
-            .epochs(2)
-            .batch_size(50)
-            .check(&t)
-            .unwrap();
-        let m = fit(&p, &t, &mut NoObserver)
-            .unwrap()
-            .with_dataset_sha256("ab12");
+        let p = VaeParams::new().hidden(vec![8]).latent(2).epochs(2).batch_size(50).check(&t).unwrap();
+        let m = fit(&p, &t, &mut NoObserver).unwrap().with_dataset_sha256("ab12");
         let bytes = m.to_bytes().unwrap();
         let back = FittedVae::from_bytes(&bytes).unwrap();
         assert_eq!(back, m);
@@ -354,25 +270,15 @@ mod tests {
         let json = serde_json::to_string(&meta).unwrap();
         let back2 = FittedVae::load(&w, serde_json::from_str(&json).unwrap()).unwrap();
         assert_eq!(back2, m);
-        let s1 = m
-            .sample(20, 1.0, &[], &mut ChaCha8Rng::seed_from_u64(1))
-            .unwrap();
-        let s2 = back
-            .sample(20, 1.0, &[], &mut ChaCha8Rng::seed_from_u64(1))
-            .unwrap();
+        let s1 = m.sample(20, 1.0, &[], &mut ChaCha8Rng::seed_from_u64(1)).unwrap();
+        let s2 = back.sample(20, 1.0, &[], &mut ChaCha8Rng::seed_from_u64(1)).unwrap();
         assert_eq!(format!("{s1:?}"), format!("{s2:?}"));
         // the tensors a Python reader sees
         let st = SafeTensors::deserialize(&bytes).unwrap();
         let w0 = st.tensor("encoder.0.weight").unwrap();
         assert_eq!(w0.shape(), [m.transform().n_x, 8]);
-        assert_eq!(
-            st.tensor("decoder.1.weight").unwrap().shape(),
-            [8, m.transform().n_x]
-        );
+        assert_eq!(st.tensor("decoder.1.weight").unwrap().shape(), [8, m.transform().n_x]);
         // a checkpoint is not a model
-        assert!(matches!(
-            FittedVae::from_bytes(b"garbage"),
-            Err(VaeError::Format(_))
-        ));
+        assert!(matches!(FittedVae::from_bytes(b"garbage"), Err(VaeError::Format(_))));
     }
 }

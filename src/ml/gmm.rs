@@ -33,9 +33,7 @@ impl Gmm1 {
     pub fn mode_of(&self, x: f64) -> usize {
         let mut j = vec![0.0; self.k()];
         self.joint(x, &mut j);
-        (0..self.k())
-            .max_by(|&a, &b| j[a].total_cmp(&j[b]))
-            .unwrap_or(0)
+        (0..self.k()).max_by(|&a, &b| j[a].total_cmp(&j[b])).unwrap_or(0)
     }
 
     /// Total log-likelihood of `xs`.
@@ -63,15 +61,11 @@ impl Gmm1 {
         sorted.sort_by(f64::total_cmp);
         let total_std = {
             let m = xs.iter().sum::<f64>() / n as f64;
-            (xs.iter().map(|x| (x - m).powi(2)).sum::<f64>() / n as f64)
-                .sqrt()
-                .max(min_std)
+            (xs.iter().map(|x| (x - m).powi(2)).sum::<f64>() / n as f64).sqrt().max(min_std)
         };
         let mut g = Gmm1 {
             weights: vec![1.0 / k as f64; k],
-            means: (0..k)
-                .map(|i| sorted[((2 * i + 1) * n / (2 * k)).min(n - 1)])
-                .collect(),
+            means: (0..k).map(|i| sorted[((2 * i + 1) * n / (2 * k)).min(n - 1)]).collect(),
             stds: vec![total_std / k as f64; k],
         };
         let mut resp = vec![0.0; n * k];
@@ -91,10 +85,7 @@ impl Gmm1 {
             for c in 0..k {
                 let nk: f64 = (0..n).map(|i| resp[i * k + c]).sum::<f64>().max(1e-12);
                 let mean = (0..n).map(|i| resp[i * k + c] * xs[i]).sum::<f64>() / nk;
-                let var = (0..n)
-                    .map(|i| resp[i * k + c] * (xs[i] - mean).powi(2))
-                    .sum::<f64>()
-                    / nk;
+                let var = (0..n).map(|i| resp[i * k + c] * (xs[i] - mean).powi(2)).sum::<f64>() / nk;
                 g.weights[c] = (nk / n as f64).max(1e-12);
                 g.means[c] = mean;
                 g.stds[c] = var.sqrt().max(min_std);
@@ -137,22 +128,11 @@ mod tests {
         let mut rng = ChaCha8Rng::seed_from_u64(5);
         let a = Normal::new(-5.0, 1.0).unwrap();
         let b = Normal::new(4.0, 0.5).unwrap();
-        let xs: Vec<f64> = (0..2000)
-            .map(|i| {
-                if i % 3 == 0 {
-                    b.sample(&mut rng)
-                } else {
-                    a.sample(&mut rng)
-                }
-            })
-            .collect();
+        let xs: Vec<f64> =
+            (0..2000).map(|i| if i % 3 == 0 { b.sample(&mut rng) } else { a.sample(&mut rng) }).collect();
         let g = Gmm1::select(&xs, 4, 1e-3);
         assert_eq!(g.k(), 2, "{g:?}");
-        let (lo, hi) = if g.means[0] < g.means[1] {
-            (0, 1)
-        } else {
-            (1, 0)
-        };
+        let (lo, hi) = if g.means[0] < g.means[1] { (0, 1) } else { (1, 0) };
         assert!((g.means[lo] + 5.0).abs() < 0.2 && (g.means[hi] - 4.0).abs() < 0.1);
         assert!((g.weights[hi] - 1.0 / 3.0).abs() < 0.05);
         assert_eq!(g.mode_of(4.2), hi);

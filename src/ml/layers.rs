@@ -35,16 +35,10 @@ impl Linear {
         ArrayView1::from(&p[o..o + self.n_out])
     }
 
-    fn grads_mut<'a, F: Real>(
-        &self,
-        g: &'a mut [F],
-    ) -> (ArrayViewMut2<'a, F>, ArrayViewMut1<'a, F>) {
+    fn grads_mut<'a, F: Real>(&self, g: &'a mut [F]) -> (ArrayViewMut2<'a, F>, ArrayViewMut1<'a, F>) {
         let n = self.n_in * self.n_out;
         let (w, b) = g[self.offset..self.offset + n + self.n_out].split_at_mut(n);
-        (
-            ArrayViewMut2::from_shape((self.n_in, self.n_out), w).unwrap(),
-            ArrayViewMut1::from(b),
-        )
+        (ArrayViewMut2::from_shape((self.n_in, self.n_out), w).unwrap(), ArrayViewMut1::from(b))
     }
 
     /// `y = x W + b`.
@@ -110,9 +104,7 @@ impl Relu {
 
     /// `dx = dy ⊙ [y > 0]`, written over `dy`.
     pub fn backward<F: Real>(y: ArrayView2<F>, dy: &mut Array2<F>) {
-        Zip::from(dy)
-            .and(&y)
-            .for_each(|d, &v| *d = if v > F::zero() { *d } else { F::zero() });
+        Zip::from(dy).and(&y).for_each(|d, &v| *d = if v > F::zero() { *d } else { F::zero() });
     }
 }
 
@@ -129,11 +121,7 @@ impl Mlp {
         let layers = sizes
             .windows(2)
             .map(|w| {
-                let l = Linear {
-                    n_in: w[0],
-                    n_out: w[1],
-                    offset: o,
-                };
+                let l = Linear { n_in: w[0], n_out: w[1], offset: o };
                 o += l.n_params();
                 l
             })
@@ -211,12 +199,7 @@ pub(crate) mod fd {
     //! Central finite differences for gradient checks (f64).
 
     /// Max relative error between `analytic` and central differences of `f` at `x`.
-    pub fn max_rel_err(
-        f: &mut dyn FnMut(&[f64]) -> f64,
-        x: &[f64],
-        analytic: &[f64],
-        h: f64,
-    ) -> f64 {
+    pub fn max_rel_err(f: &mut dyn FnMut(&[f64]) -> f64, x: &[f64], analytic: &[f64], h: f64) -> f64 {
         let mut xs = x.to_vec();
         let mut worst: f64 = 0.0;
         for i in 0..x.len() {
@@ -249,14 +232,8 @@ mod tests {
     #[test]
     fn linear_backward_matches_finite_differences() {
         let mut rng = ChaCha8Rng::seed_from_u64(1);
-        let l = Linear {
-            n_in: 4,
-            n_out: 3,
-            offset: 2,
-        };
-        let p: Vec<f64> = (0..l.n_params() + 2)
-            .map(|_| rng.random_range(-1.0..1.0))
-            .collect();
+        let l = Linear { n_in: 4, n_out: 3, offset: 2 };
+        let p: Vec<f64> = (0..l.n_params() + 2).map(|_| rng.random_range(-1.0..1.0)).collect();
         let x = rand_mat(&mut rng, 5, 4);
         let gy = rand_mat(&mut rng, 5, 3);
         let loss = |p: &[f64], x: ArrayView2<f64>| (&l.forward(p, x) * &gy).sum();
@@ -305,9 +282,7 @@ mod tests {
         let mut rng = ChaCha8Rng::seed_from_u64(3);
         let m = Mlp::new(&[3, 5, 4, 2], 0);
         assert_eq!(m.n_params(), 3 * 5 + 5 + 5 * 4 + 4 + 4 * 2 + 2);
-        let p: Vec<f64> = (0..m.n_params())
-            .map(|_| rng.random_range(-1.0..1.0))
-            .collect();
+        let p: Vec<f64> = (0..m.n_params()).map(|_| rng.random_range(-1.0..1.0)).collect();
         let x = rand_mat(&mut rng, 6, 3);
         let gy = rand_mat(&mut rng, 6, 2);
         let acts = m.forward(&p, x.clone());

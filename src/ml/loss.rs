@@ -90,9 +90,7 @@ pub fn recon_rows<F: Real>(
 pub fn kl_matrix<F: Real>(mu: ArrayView2<F>, logvar: ArrayView2<F>) -> Array2<F> {
     let half = F::cst(0.5);
     let mut kl = mu.to_owned();
-    ndarray::Zip::from(&mut kl)
-        .and(&logvar)
-        .for_each(|k, &lv| *k = half * (*k * *k + lv.exp() - F::one() - lv));
+    ndarray::Zip::from(&mut kl).and(&logvar).for_each(|k, &lv| *k = half * (*k * *k + lv.exp() - F::one() - lv));
     kl
 }
 
@@ -128,9 +126,7 @@ pub fn forward<F: Real>(
     let mut z = &eps * &std;
     z += &mu;
     let kl = kl_matrix(mu, lv);
-    let kl_dim_sums = (0..k)
-        .map(|j| kl.column(j).iter().map(|v| v.as_f64()).sum())
-        .collect();
+    let kl_dim_sums = (0..k).map(|j| kl.column(j).iter().map(|v| v.as_f64()).sum()).collect();
     let dec_in = match c {
         Some(c) if sp.n_cond > 0 => hcat(z.view(), c),
         _ => z,
@@ -139,14 +135,7 @@ pub fn forward<F: Real>(
     let out = dec_acts.last().unwrap();
     let mut d_out = Array2::zeros(out.raw_dim());
     let mut g_log_sigma = vec![F::zero(); sp.n_gauss];
-    let rows = recon_rows(
-        heads,
-        net.log_sigma(),
-        x,
-        out.view(),
-        Some((&mut d_out, &mut g_log_sigma)),
-        None,
-    );
+    let rows = recon_rows(heads, net.log_sigma(), x, out.view(), Some((&mut d_out, &mut g_log_sigma)), None);
     Forward {
         enc_acts,
         eps: eps.to_owned(),
@@ -170,10 +159,7 @@ pub fn backward<F: Real>(net: &Net<F>, fw: Forward<F>, kl_w: &[F], inv_n: F, g: 
         *gl = v * inv_n;
     }
     let d_out = fw.d_out * inv_n;
-    let d_in = sp
-        .decoder
-        .backward(&net.params, &fw.dec_acts, d_out, g, true)
-        .unwrap();
+    let d_in = sp.decoder.backward(&net.params, &fw.dec_acts, d_out, g, true).unwrap();
     let h = fw.enc_acts.last().unwrap();
     let n = h.nrows();
     let half = F::cst(0.5);
@@ -184,8 +170,7 @@ pub fn backward<F: Real>(net: &Net<F>, fw: Forward<F>, kl_w: &[F], inv_n: F, g: 
             let dz = d_in[[r, j]];
             let sd = fw.std[[r, j]];
             dh[[r, j]] = dz + kl_w[j] * mu;
-            dh[[r, k + j]] =
-                dz * fw.eps[[r, j]] * half * sd + kl_w[j] * half * (sd * sd - F::one());
+            dh[[r, k + j]] = dz * fw.eps[[r, j]] * half * sd + kl_w[j] * half * (sd * sd - F::one());
         }
     }
     sp.encoder.backward(&net.params, &fw.enc_acts, dh, g, false);
@@ -211,9 +196,7 @@ impl BatchLoss {
 
 fn row_ranges(n: usize, chunks: usize) -> Vec<(usize, usize)> {
     let chunks = chunks.clamp(1, n.max(1));
-    (0..chunks)
-        .map(|i| (i * n / chunks, (i + 1) * n / chunks))
-        .collect()
+    (0..chunks).map(|i| (i * n / chunks, (i + 1) * n / chunks)).collect()
 }
 
 fn run<T: Send>(pool: Option<&rayon::ThreadPool>, f: impl FnOnce() -> T + Send) -> T {
@@ -244,13 +227,7 @@ pub fn batch_loss_grad<F: Real>(
             .par_iter()
             .map(|&(a, b)| {
                 let cs = c.map(|c| c.slice_move(s![a..b, ..]));
-                forward(
-                    net,
-                    heads,
-                    x.slice(s![a..b, ..]),
-                    cs,
-                    eps.slice(s![a..b, ..]),
-                )
+                forward(net, heads, x.slice(s![a..b, ..]), cs, eps.slice(s![a..b, ..]))
             })
             .collect()
     });
@@ -269,18 +246,9 @@ pub fn batch_loss_grad<F: Real>(
     // charged the floor, a constant, so it gets no gradient
     let kl_w: Vec<F> = kl_means
         .iter()
-        .map(|&m| {
-            if m > free_bits || free_bits <= 0.0 {
-                F::cst(beta * inv_n)
-            } else {
-                F::zero()
-            }
-        })
+        .map(|&m| if m > free_bits || free_bits <= 0.0 { F::cst(beta * inv_n) } else { F::zero() })
         .collect();
-    let kl_obj: f64 = kl_means
-        .iter()
-        .map(|&m| if free_bits > 0.0 { m.max(free_bits) } else { m })
-        .sum();
+    let kl_obj: f64 = kl_means.iter().map(|&m| if free_bits > 0.0 { m.max(free_bits) } else { m }).sum();
     let used = fws.len();
     run(pool, || {
         fws.into_par_iter()
@@ -295,11 +263,7 @@ pub fn batch_loss_grad<F: Real>(
     }
     let recon = recon * inv_n;
     let kl: f64 = kl_means.iter().sum();
-    BatchLoss {
-        objective: recon + beta * kl_obj,
-        recon,
-        kl,
-    }
+    BatchLoss { objective: recon + beta * kl_obj, recon, kl }
 }
 
 /// The batch objective without gradient, in blocks of at most `block` rows (for validation).
@@ -314,32 +278,20 @@ pub fn batch_loss<F: Real>(
     pool: Option<&rayon::ThreadPool>,
 ) -> BatchLoss {
     let n = x.nrows();
-    let ranges: Vec<(usize, usize)> = (0..n.div_ceil(block))
-        .map(|i| (i * block, ((i + 1) * block).min(n)))
-        .collect();
+    let ranges: Vec<(usize, usize)> = (0..n.div_ceil(block)).map(|i| (i * block, ((i + 1) * block).min(n))).collect();
     let parts: Vec<(f64, f64)> = run(pool, || {
         ranges
             .par_iter()
             .map(|&(a, b)| {
                 let cs = c.map(|c| c.slice_move(s![a..b, ..]));
-                let fw = forward(
-                    net,
-                    heads,
-                    x.slice(s![a..b, ..]),
-                    cs,
-                    eps.slice(s![a..b, ..]),
-                );
+                let fw = forward(net, heads, x.slice(s![a..b, ..]), cs, eps.slice(s![a..b, ..]));
                 (fw.recon_sum, fw.kl_dim_sums.iter().sum::<f64>())
             })
             .collect()
     });
     let recon = parts.iter().map(|p| p.0).sum::<f64>() / n as f64;
     let kl = parts.iter().map(|p| p.1).sum::<f64>() / n as f64;
-    BatchLoss {
-        objective: recon + kl,
-        recon,
-        kl,
-    }
+    BatchLoss { objective: recon + kl, recon, kl }
 }
 
 #[cfg(test)]
@@ -353,10 +305,7 @@ mod tests {
 
     /// A mixed model matrix: 2 Gaussian columns, a 3-way and a 2-way one-hot block.
     fn mixed(rng: &mut ChaCha8Rng, n: usize) -> (Heads, Array2<f64>) {
-        let heads = Heads {
-            gauss: vec![0, 4],
-            softmax: vec![(1, 3), (5, 2)],
-        };
+        let heads = Heads { gauss: vec![0, 4], softmax: vec![(1, 3), (5, 2)] };
         let mut x = Array2::zeros((n, 7));
         for r in 0..n {
             x[[r, 0]] = rng.random_range(-1.5..1.5);
@@ -376,53 +325,21 @@ mod tests {
         for v in &mut net.params[net.spec.log_sigma_offset..] {
             *v = rng.random_range(-0.5..0.5);
         }
-        let c = Array2::from_shape_fn(
-            (n, n_cond),
-            |(r, j)| if r % n_cond.max(1) == j { 1.0 } else { 0.0 },
-        );
+        let c = Array2::from_shape_fn((n, n_cond), |(r, j)| if r % n_cond.max(1) == j { 1.0 } else { 0.0 });
         let eps = Array2::from_shape_fn((n, 3), |_| rng.random_range(-1.0..1.0));
         let cv = (n_cond > 0).then(|| c.view());
         let mut grads = vec![vec![0.0; net.spec.n_params]; chunks];
-        let l = batch_loss_grad(
-            &net,
-            &heads,
-            x.view(),
-            cv,
-            eps.view(),
-            beta,
-            free_bits,
-            None,
-            &mut grads,
-        );
+        let l = batch_loss_grad(&net, &heads, x.view(), cv, eps.view(), beta, free_bits, None, &mut grads);
         let mut f = |p: &[f64]| {
-            let q = Net {
-                spec: net.spec.clone(),
-                params: p.to_vec(),
-            };
+            let q = Net { spec: net.spec.clone(), params: p.to_vec() };
             let mut g = vec![vec![0.0; p.len()]];
-            batch_loss_grad(
-                &q,
-                &heads,
-                x.view(),
-                cv,
-                eps.view(),
-                beta,
-                free_bits,
-                None,
-                &mut g,
-            )
-            .objective
+            batch_loss_grad(&q, &heads, x.view(), cv, eps.view(), beta, free_bits, None, &mut g).objective
         };
         assert_abs_diff_eq!(f(&net.params), l.objective, epsilon = 1e-12);
         let e = max_rel_err(&mut f, &net.params, &grads[0], 1e-6);
-        assert!(
-            e < 1e-5,
-            "full-loss grad rel err {e} (cond {n_cond}, beta {beta}, free bits {free_bits})"
-        );
+        assert!(e < 1e-5, "full-loss grad rel err {e} (cond {n_cond}, beta {beta}, free bits {free_bits})");
         // the log-sigma and softmax heads get a non-trivial gradient
-        assert!(grads[0][net.spec.log_sigma_offset..]
-            .iter()
-            .all(|g| g.abs() > 1e-6));
+        assert!(grads[0][net.spec.log_sigma_offset..].iter().all(|g| g.abs() > 1e-6));
     }
 
     #[test]
@@ -451,10 +368,7 @@ mod tests {
         // Expected value printed by src/ml/testdata/reference_loss.py (PyTorch 2.15, float64),
         // which writes the loss the way ../shared/bench/torch_vae.py does, plus a cross-entropy head.
         let expected = 5.460494186077483;
-        let heads = Heads {
-            gauss: vec![0, 1, 5],
-            softmax: vec![(2, 3)],
-        };
+        let heads = Heads { gauss: vec![0, 1, 5], softmax: vec![(2, 3)] };
         let x = ndarray::arr2(&[
             [0.5, -1.0, 1.0, 0.0, 0.0, 0.3],
             [-0.2, 0.4, 0.0, 1.0, 0.0, -1.1],
@@ -464,42 +378,16 @@ mod tests {
         let c = ndarray::arr2(&[[1.0, 0.0], [0.0, 1.0], [0.0, 1.0], [1.0, 0.0]]);
         let eps = ndarray::arr2(&[[0.1, -0.5], [1.2, 0.3], [-0.8, 0.0], [0.4, 0.9]]);
         let spec = NetSpec::new(6, 2, 2, &[3], 3);
-        let params = (0..spec.n_params)
-            .map(|k| 0.3 * (0.7 * k as f64 + 0.1).sin())
-            .collect();
+        let params = (0..spec.n_params).map(|k| 0.3 * (0.7 * k as f64 + 0.1).sin()).collect();
         let net = Net { spec, params };
         let mut g = vec![vec![0.0; net.spec.n_params]];
-        let l = batch_loss_grad(
-            &net,
-            &heads,
-            x.view(),
-            Some(c.view()),
-            eps.view(),
-            1.0,
-            0.0,
-            None,
-            &mut g,
-        );
+        let l = batch_loss_grad(&net, &heads, x.view(), Some(c.view()), eps.view(), 1.0, 0.0, None, &mut g);
         assert_abs_diff_eq!(l.objective, expected, epsilon = 1e-12);
         // and the f32 path agrees to f32 precision
         let net32: Net<f32> = net.cast();
         let mut g32 = vec![vec![0.0f32; net.spec.n_params]];
-        let (x32, c32, e32) = (
-            x.mapv(|v| v as f32),
-            c.mapv(|v| v as f32),
-            eps.mapv(|v| v as f32),
-        );
-        let l32 = batch_loss_grad(
-            &net32,
-            &heads,
-            x32.view(),
-            Some(c32.view()),
-            e32.view(),
-            1.0,
-            0.0,
-            None,
-            &mut g32,
-        );
+        let (x32, c32, e32) = (x.mapv(|v| v as f32), c.mapv(|v| v as f32), eps.mapv(|v| v as f32));
+        let l32 = batch_loss_grad(&net32, &heads, x32.view(), Some(c32.view()), e32.view(), 1.0, 0.0, None, &mut g32);
         assert_abs_diff_eq!(l32.objective, expected, epsilon = 1e-5);
     }
 
@@ -511,28 +399,8 @@ mod tests {
         let eps = Array2::from_shape_fn((9, 2), |_| rng.random_range(-1.0..1.0));
         let mut g1 = vec![vec![0.0; net.spec.n_params]];
         let mut g3 = vec![vec![0.0; net.spec.n_params]; 3];
-        let a = batch_loss_grad(
-            &net,
-            &heads,
-            x.view(),
-            None,
-            eps.view(),
-            1.0,
-            0.0,
-            None,
-            &mut g1,
-        );
-        let b = batch_loss_grad(
-            &net,
-            &heads,
-            x.view(),
-            None,
-            eps.view(),
-            1.0,
-            0.0,
-            None,
-            &mut g3,
-        );
+        let a = batch_loss_grad(&net, &heads, x.view(), None, eps.view(), 1.0, 0.0, None, &mut g1);
+        let b = batch_loss_grad(&net, &heads, x.view(), None, eps.view(), 1.0, 0.0, None, &mut g3);
         assert_abs_diff_eq!(a.objective, b.objective, epsilon = 1e-12);
         for (u, v) in g1[0].iter().zip(&g3[0]) {
             assert_abs_diff_eq!(u, v, epsilon = 1e-12);

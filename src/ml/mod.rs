@@ -24,7 +24,4 @@ pub use fitted::{FittedVae, RowScores};
 pub use format::ModelMetadata;
 pub use params::{CheckedVaeParams, ContinuousEncoding, KlSchedule, VaeParams};
 pub use table::{Bounds, Column, ColumnData, ColumnKind, Table};
-pub use train::{
-    fit, fit_resume, Checkpoint, Control, EpochMetrics, NoObserver, Observer, StopReason,
-    TrainSummary,
-};
+pub use train::{fit, fit_resume, Checkpoint, Control, EpochMetrics, NoObserver, Observer, StopReason, TrainSummary};

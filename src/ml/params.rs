@@ -24,9 +24,7 @@ impl KlSchedule {
         match *self {
             KlSchedule::Constant => 1.0,
             KlSchedule::Linear { epochs } => (epoch_pos / epochs).min(1.0),
-            KlSchedule::Cyclical { period, ramp } => {
-                ((epoch_pos % period) / (period * ramp)).min(1.0)
-            }
+            KlSchedule::Cyclical { period, ramp } => ((epoch_pos % period) / (period * ramp)).min(1.0),
         }
     }
 }
@@ -185,9 +183,7 @@ impl VaeParams {
         let ok = match self.kl_schedule {
             KlSchedule::Constant => true,
             KlSchedule::Linear { epochs } => epochs.is_finite() && epochs > 0.0,
-            KlSchedule::Cyclical { period, ramp } => {
-                period.is_finite() && period > 0.0 && ramp > 0.0 && ramp <= 1.0
-            }
+            KlSchedule::Cyclical { period, ramp } => period.is_finite() && period > 0.0 && ramp > 0.0 && ramp <= 1.0,
         };
         if !ok {
             return Err(VaeError::BadKlSchedule);
@@ -207,14 +203,9 @@ impl VaeParams {
         self.check_alone()?;
         check_table(table)?;
         for name in &self.conditions {
-            let col = table
-                .column(name)
-                .ok_or_else(|| VaeError::UnknownCondition(name.clone()))?;
+            let col = table.column(name).ok_or_else(|| VaeError::UnknownCondition(name.clone()))?;
             if !matches!(col.kind, ColumnKind::Categorical | ColumnKind::Boolean) {
-                return Err(VaeError::ConditionNotCategorical {
-                    column: name.clone(),
-                    kind: col.kind,
-                });
+                return Err(VaeError::ConditionNotCategorical { column: name.clone(), kind: col.kind });
             }
         }
         Ok(CheckedVaeParams(self.clone()))
@@ -241,11 +232,7 @@ pub fn check_cells(table: &Table, training: bool) -> Result<(), VaeError> {
             return Err(VaeError::DuplicateColumn(c.name.clone()));
         }
         if c.data.len() != n {
-            return Err(VaeError::RaggedColumn {
-                column: c.name.clone(),
-                len: c.data.len(),
-                expected: n,
-            });
+            return Err(VaeError::RaggedColumn { column: c.name.clone(), len: c.data.len(), expected: n });
         }
     }
     if training && n < 2 {
@@ -265,35 +252,16 @@ pub fn check_cells(table: &Table, training: bool) -> Result<(), VaeError> {
                     }
                 }
             }
-            (
-                ColumnData::Categorical { codes, levels },
-                ColumnKind::Categorical | ColumnKind::Boolean,
-            ) => {
-                if let Some(&code) = codes
-                    .iter()
-                    .flatten()
-                    .find(|&&k| k as usize >= levels.len())
-                {
-                    return Err(VaeError::BadCode {
-                        column: c.name.clone(),
-                        code,
-                        levels: levels.len(),
-                    });
+            (ColumnData::Categorical { codes, levels }, ColumnKind::Categorical | ColumnKind::Boolean) => {
+                if let Some(&code) = codes.iter().flatten().find(|&&k| k as usize >= levels.len()) {
+                    return Err(VaeError::BadCode { column: c.name.clone(), code, levels: levels.len() });
                 }
             }
             (ColumnData::Numeric(_), kind) => {
-                return Err(VaeError::KindMismatch {
-                    column: c.name.clone(),
-                    kind,
-                    data: "numeric",
-                })
+                return Err(VaeError::KindMismatch { column: c.name.clone(), kind, data: "numeric" })
             }
             (ColumnData::Categorical { .. }, kind) => {
-                return Err(VaeError::KindMismatch {
-                    column: c.name.clone(),
-                    kind,
-                    data: "categorical",
-                })
+                return Err(VaeError::KindMismatch { column: c.name.clone(), kind, data: "categorical" })
             }
         }
         if training && c.data.n_missing() == n {
@@ -344,44 +312,20 @@ mod tests {
         let d = VaeParams::new;
         assert_eq!(rejects(d().latent(0), &t), VaeError::ZeroLatent);
         assert_eq!(rejects(d().hidden(vec![]), &t), VaeError::EmptyHidden);
-        assert_eq!(
-            rejects(d().hidden(vec![4, 0]), &t),
-            VaeError::ZeroHiddenWidth(1)
-        );
+        assert_eq!(rejects(d().hidden(vec![4, 0]), &t), VaeError::ZeroHiddenWidth(1));
         for lr in [0.0, -1e-3, f64::NAN, f64::INFINITY] {
-            assert!(matches!(
-                rejects(d().learning_rate(lr), &t),
-                VaeError::BadLearningRate(_)
-            ));
+            assert!(matches!(rejects(d().learning_rate(lr), &t), VaeError::BadLearningRate(_)));
         }
         assert_eq!(rejects(d().batch_size(0), &t), VaeError::ZeroBatch);
         assert_eq!(rejects(d().epochs(0), &t), VaeError::ZeroEpochs);
         assert_eq!(rejects(d().threads(0), &t), VaeError::ZeroThreads);
         assert!(matches!(rejects(d().beta(-1.0), &t), VaeError::BadBeta(_)));
-        assert!(matches!(
-            rejects(d().val_fraction(1.0), &t),
-            VaeError::BadValFraction(_)
-        ));
-        assert!(matches!(
-            rejects(d().clip_norm(Some(0.0)), &t),
-            VaeError::BadClipNorm(_)
-        ));
-        assert_eq!(
-            rejects(d().kl_schedule(KlSchedule::Linear { epochs: 0.0 }), &t),
-            VaeError::BadKlSchedule
-        );
-        assert_eq!(
-            rejects(d().conditions(vec!["nope".into()]), &t),
-            VaeError::UnknownCondition("nope".into())
-        );
+        assert!(matches!(rejects(d().val_fraction(1.0), &t), VaeError::BadValFraction(_)));
+        assert!(matches!(rejects(d().clip_norm(Some(0.0)), &t), VaeError::BadClipNorm(_)));
+        assert_eq!(rejects(d().kl_schedule(KlSchedule::Linear { epochs: 0.0 }), &t), VaeError::BadKlSchedule);
+        assert_eq!(rejects(d().conditions(vec!["nope".into()]), &t), VaeError::UnknownCondition("nope".into()));
         let e = rejects(d().conditions(vec!["x".into()]), &t);
-        assert_eq!(
-            e,
-            VaeError::ConditionNotCategorical {
-                column: "x".into(),
-                kind: ColumnKind::Continuous
-            }
-        );
+        assert_eq!(e, VaeError::ConditionNotCategorical { column: "x".into(), kind: ColumnKind::Continuous });
         assert!(e.to_string().contains("'x'"), "error names the column: {e}");
         assert!(d().conditions(vec!["fault".into()]).check(&t).is_ok());
     }
@@ -397,27 +341,11 @@ mod tests {
         let e = rejects(VaeParams::new(), &missing);
         assert_eq!(e, VaeError::AllMissing("gone".into()));
         assert!(e.to_string().contains("'gone'"));
-        let missing_cat = Table::new(vec![Column::categorical(
-            "c",
-            vec![None, None],
-            vec!["a".into()],
-        )]);
-        assert_eq!(
-            rejects(VaeParams::new(), &missing_cat),
-            VaeError::AllMissing("c".into())
-        );
-        let ragged = Table::new(vec![
-            Column::continuous("x", vec![1.0, 2.0]),
-            Column::continuous("y", vec![1.0]),
-        ]);
-        assert!(matches!(
-            rejects(VaeParams::new(), &ragged),
-            VaeError::RaggedColumn { .. }
-        ));
-        assert_eq!(
-            rejects(VaeParams::new(), &Table::default()),
-            VaeError::NoColumns
-        );
+        let missing_cat = Table::new(vec![Column::categorical("c", vec![None, None], vec!["a".into()])]);
+        assert_eq!(rejects(VaeParams::new(), &missing_cat), VaeError::AllMissing("c".into()));
+        let ragged = Table::new(vec![Column::continuous("x", vec![1.0, 2.0]), Column::continuous("y", vec![1.0])]);
+        assert!(matches!(rejects(VaeParams::new(), &ragged), VaeError::RaggedColumn { .. }));
+        assert_eq!(rejects(VaeParams::new(), &Table::default()), VaeError::NoColumns);
         // a constant column is accepted; the transform keeps it as a constant
         assert!(VaeParams::new().check(&table()).is_ok());
     }
@@ -434,10 +362,7 @@ mod tests {
     fn kl_schedules_ramp_as_documented() {
         assert_eq!(KlSchedule::Linear { epochs: 4.0 }.weight(1.0), 0.25);
         assert_eq!(KlSchedule::Linear { epochs: 4.0 }.weight(9.0), 1.0);
-        let c = KlSchedule::Cyclical {
-            period: 4.0,
-            ramp: 0.5,
-        };
+        let c = KlSchedule::Cyclical { period: 4.0, ramp: 0.5 };
         assert_eq!(c.weight(1.0), 0.5);
         assert_eq!(c.weight(3.0), 1.0);
         assert_eq!(c.weight(5.0), 0.5);

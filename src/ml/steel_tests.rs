@@ -7,19 +7,9 @@ use crate::ml::train::{fit, Control, EpochMetrics, Observer};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
-const CSV: &str = include_str!(concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/data/steel-plates-faults/steel_plates_faults.csv"
-));
-const FAULTS: [&str; 7] = [
-    "Pastry",
-    "Z_Scratch",
-    "K_Scatch",
-    "Stains",
-    "Dirtiness",
-    "Bumps",
-    "Other_Faults",
-];
+const CSV: &str =
+    include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/data/steel-plates-faults/steel_plates_faults.csv"));
+const FAULTS: [&str; 7] = ["Pastry", "Z_Scratch", "K_Scatch", "Stains", "Dirtiness", "Bumps", "Other_Faults"];
 
 /// The table, and the 27 features as rows (for the classifier).
 fn steel() -> (Table, Vec<Vec<f64>>, Vec<usize>) {
@@ -31,14 +21,8 @@ fn steel() -> (Table, Vec<Vec<f64>>, Vec<usize>) {
         .collect();
     let n_feat = header.len() - FAULTS.len();
     assert_eq!(n_feat, 27);
-    let labels: Vec<usize> = rows
-        .iter()
-        .map(|r| {
-            (0..7)
-                .find(|&k| r[n_feat + k] == 1.0)
-                .expect("one fault per plate")
-        })
-        .collect();
+    let labels: Vec<usize> =
+        rows.iter().map(|r| (0..7).find(|&k| r[n_feat + k] == 1.0).expect("one fault per plate")).collect();
     let mut columns: Vec<Column> = (0..n_feat)
         .map(|j| {
             let v: Vec<f64> = rows.iter().map(|r| r[j]).collect();
@@ -70,34 +54,15 @@ impl Knn {
     fn fit(x: &[Vec<f64>], y: &[usize]) -> Knn {
         let d = x[0].len();
         let n = x.len() as f64;
-        let mean: Vec<f64> = (0..d)
-            .map(|j| x.iter().map(|r| r[j]).sum::<f64>() / n)
-            .collect();
-        let std: Vec<f64> = (0..d)
-            .map(|j| {
-                (x.iter().map(|r| (r[j] - mean[j]).powi(2)).sum::<f64>() / n)
-                    .sqrt()
-                    .max(1e-12)
-            })
-            .collect();
-        let z = x
-            .iter()
-            .map(|r| (0..d).map(|j| (r[j] - mean[j]) / std[j]).collect())
-            .collect();
-        Knn {
-            mean,
-            std,
-            x: z,
-            y: y.to_vec(),
-        }
+        let mean: Vec<f64> = (0..d).map(|j| x.iter().map(|r| r[j]).sum::<f64>() / n).collect();
+        let std: Vec<f64> =
+            (0..d).map(|j| (x.iter().map(|r| (r[j] - mean[j]).powi(2)).sum::<f64>() / n).sqrt().max(1e-12)).collect();
+        let z = x.iter().map(|r| (0..d).map(|j| (r[j] - mean[j]) / std[j]).collect()).collect();
+        Knn { mean, std, x: z, y: y.to_vec() }
     }
 
     fn predict(&self, r: &[f64], k: usize) -> usize {
-        let q: Vec<f64> = r
-            .iter()
-            .enumerate()
-            .map(|(j, v)| (v - self.mean[j]) / self.std[j])
-            .collect();
+        let q: Vec<f64> = r.iter().enumerate().map(|(j, v)| (v - self.mean[j]) / self.std[j]).collect();
         let mut d: Vec<(f64, usize)> = self
             .x
             .iter()
@@ -107,9 +72,7 @@ impl Knn {
         d.sort_by(|a, b| a.0.total_cmp(&b.0));
         let mut votes = [0usize; 7];
         d[..k].iter().for_each(|&(_, y)| votes[y] += 1);
-        (0..7)
-            .max_by_key(|&c| (votes[c], std::cmp::Reverse(c)))
-            .unwrap()
+        (0..7).max_by_key(|&c| (votes[c], std::cmp::Reverse(c))).unwrap()
     }
 }
 
@@ -142,10 +105,7 @@ fn steel_plates_train_sample_and_conditional_classes_are_recognised() {
     let first = h[0].train_loss;
     let last = h.last().unwrap().train_loss;
     assert!(last < first - 5.0, "training loss falls: {first} -> {last}");
-    assert!(
-        h.iter().all(|m| m.val_loss.unwrap().is_finite()),
-        "validation ELBO finite"
-    );
+    assert!(h.iter().all(|m| m.val_loss.unwrap().is_finite()), "validation ELBO finite");
 
     // samples keep names, kinds and observed bounds; integers stay whole
     let mut rng = ChaCha8Rng::seed_from_u64(5);
@@ -155,11 +115,7 @@ fn steel_plates_train_sample_and_conditional_classes_are_recognised() {
         if let (Some(r), Some(f)) = (real.numeric(), fake.numeric()) {
             let lo = r.iter().cloned().fold(f64::INFINITY, f64::min);
             let hi = r.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
-            assert!(
-                f.iter().all(|v| (lo..=hi).contains(v)),
-                "{} within [{lo}, {hi}]",
-                real.name
-            );
+            assert!(f.iter().all(|v| (lo..=hi).contains(v)), "{} within [{lo}, {hi}]", real.name);
             if real.kind == ColumnKind::Integer {
                 assert!(f.iter().all(|v| v.fract() == 0.0), "{} integral", real.name);
             }
@@ -171,14 +127,9 @@ fn steel_plates_train_sample_and_conditional_classes_are_recognised() {
     let per_class = 100;
     let mut correct = [0usize; 7];
     for (c, name) in FAULTS.iter().enumerate() {
-        let s = model
-            .sample(per_class, 1.0, &[("fault", name)], &mut rng)
-            .unwrap();
+        let s = model.sample(per_class, 1.0, &[("fault", name)], &mut rng).unwrap();
         let fc = s.column("fault").unwrap().codes().unwrap().0;
-        assert!(
-            fc.iter().all(|&k| k == Some(c as u32)),
-            "condition column holds the asked class"
-        );
+        assert!(fc.iter().all(|&k| k == Some(c as u32)), "condition column holds the asked class");
         let cols: Vec<&[f64]> = s.columns.iter().filter_map(|c| c.numeric()).collect();
         assert_eq!(cols.len(), 27);
         for r in 0..per_class {
@@ -186,23 +137,10 @@ fn steel_plates_train_sample_and_conditional_classes_are_recognised() {
             correct[c] += usize::from(knn.predict(&row, 5) == c);
         }
     }
-    let acc: Vec<f64> = correct
-        .iter()
-        .map(|&k| k as f64 / per_class as f64)
-        .collect();
+    let acc: Vec<f64> = correct.iter().map(|&k| k as f64 / per_class as f64).collect();
     let mean = acc.iter().sum::<f64>() / 7.0;
-    eprintln!(
-        "epochs run {}, best {}",
-        model.summary().epochs_run,
-        model.summary().best_epoch
-    );
+    eprintln!("epochs run {}, best {}", model.summary().epochs_run, model.summary().best_epoch);
     eprintln!("per-class recognition {acc:?}, mean {mean:.3} (chance 0.143)");
-    assert!(
-        mean > 3.0 / 7.0,
-        "mean recognition {mean:.3} should be at least 3x chance; per class {acc:?}"
-    );
-    assert!(
-        acc.iter().filter(|&&a| a > 1.0 / 7.0).count() >= 6,
-        "most classes above chance: {acc:?}"
-    );
+    assert!(mean > 3.0 / 7.0, "mean recognition {mean:.3} should be at least 3x chance; per class {acc:?}");
+    assert!(acc.iter().filter(|&&a| a > 1.0 / 7.0).count() >= 6, "most classes above chance: {acc:?}");
 }

@@ -28,10 +28,7 @@ pub enum ColumnData {
     /// Numeric cells; NaN marks a missing value.
     Numeric(Vec<f64>),
     /// Codes indexing into `levels`; `None` marks a missing value.
-    Categorical {
-        codes: Vec<Option<u32>>,
-        levels: Vec<String>,
-    },
+    Categorical { codes: Vec<Option<u32>>, levels: Vec<String> },
 }
 
 impl ColumnData {
@@ -70,30 +67,16 @@ pub struct Column {
 impl Column {
     /// A continuous column; NaN is missing.
     pub fn continuous(name: impl Into<String>, values: Vec<f64>) -> Self {
-        Column {
-            name: name.into(),
-            kind: ColumnKind::Continuous,
-            data: ColumnData::Numeric(values),
-            bounds: None,
-        }
+        Column { name: name.into(), kind: ColumnKind::Continuous, data: ColumnData::Numeric(values), bounds: None }
     }
 
     /// An integer column (values are whole numbers stored as f64; NaN is missing).
     pub fn integer(name: impl Into<String>, values: Vec<f64>) -> Self {
-        Column {
-            name: name.into(),
-            kind: ColumnKind::Integer,
-            data: ColumnData::Numeric(values),
-            bounds: None,
-        }
+        Column { name: name.into(), kind: ColumnKind::Integer, data: ColumnData::Numeric(values), bounds: None }
     }
 
     /// A categorical column from codes into `levels`.
-    pub fn categorical(
-        name: impl Into<String>,
-        codes: Vec<Option<u32>>,
-        levels: Vec<String>,
-    ) -> Self {
+    pub fn categorical(name: impl Into<String>, codes: Vec<Option<u32>>, levels: Vec<String>) -> Self {
         Column {
             name: name.into(),
             kind: ColumnKind::Categorical,
@@ -103,26 +86,13 @@ impl Column {
     }
 
     /// A categorical column from string labels; levels are sorted and deduplicated.
-    pub fn categorical_from_labels<S: AsRef<str>>(
-        name: impl Into<String>,
-        labels: &[Option<S>],
-    ) -> Self {
-        let mut levels: Vec<String> = labels
-            .iter()
-            .flatten()
-            .map(|s| s.as_ref().to_string())
-            .collect();
+    pub fn categorical_from_labels<S: AsRef<str>>(name: impl Into<String>, labels: &[Option<S>]) -> Self {
+        let mut levels: Vec<String> = labels.iter().flatten().map(|s| s.as_ref().to_string()).collect();
         levels.sort();
         levels.dedup();
         let codes = labels
             .iter()
-            .map(|l| {
-                l.as_ref().map(|s| {
-                    levels
-                        .binary_search_by(|x| x.as_str().cmp(s.as_ref()))
-                        .unwrap() as u32
-                })
-            })
+            .map(|l| l.as_ref().map(|s| levels.binary_search_by(|x| x.as_str().cmp(s.as_ref())).unwrap() as u32))
             .collect();
         Column::categorical(name, codes, levels)
     }
@@ -200,9 +170,7 @@ impl Table {
                 kind: c.kind,
                 bounds: c.bounds,
                 data: match &c.data {
-                    ColumnData::Numeric(v) => {
-                        ColumnData::Numeric(idx.iter().map(|&i| v[i]).collect())
-                    }
+                    ColumnData::Numeric(v) => ColumnData::Numeric(idx.iter().map(|&i| v[i]).collect()),
                     ColumnData::Categorical { codes, levels } => ColumnData::Categorical {
                         codes: idx.iter().map(|&i| codes[i]).collect(),
                         levels: levels.clone(),
@@ -224,10 +192,7 @@ mod tests {
         let (codes, levels) = c.codes().unwrap();
         assert_eq!(levels, ["a", "b"]);
         assert_eq!(codes, [Some(1), None, Some(0), Some(1)]);
-        let t = Table::new(vec![
-            c,
-            Column::continuous("x", vec![1.0, f64::NAN, 3.0, 4.0]),
-        ]);
+        let t = Table::new(vec![c, Column::continuous("x", vec![1.0, f64::NAN, 3.0, 4.0])]);
         assert_eq!(t.n_rows(), 4);
         let s = t.select_rows(&[2, 0]);
         assert_eq!(s.column("x").unwrap().numeric().unwrap(), [3.0, 1.0]);

@@ -115,11 +115,7 @@ pub struct RngState {
 
 impl RngState {
     fn of(r: &ChaCha8Rng) -> Self {
-        RngState {
-            seed: r.get_seed(),
-            stream: r.get_stream(),
-            word_pos: r.get_word_pos(),
-        }
+        RngState { seed: r.get_seed(), stream: r.get_stream(), word_pos: r.get_word_pos() }
     }
     fn restore(&self) -> ChaCha8Rng {
         let mut r = ChaCha8Rng::from_seed(self.seed);
@@ -160,11 +156,7 @@ fn run_key(params: &CheckedVaeParams, n_rows: usize, spec: &NetSpec) -> String {
 }
 
 /// Trains a VAE on `table`.
-pub fn fit(
-    params: &CheckedVaeParams,
-    table: &Table,
-    observer: &mut dyn Observer,
-) -> Result<FittedVae, VaeError> {
+pub fn fit(params: &CheckedVaeParams, table: &Table, observer: &mut dyn Observer) -> Result<FittedVae, VaeError> {
     Run::new(params, table)?.train(observer, None)
 }
 
@@ -208,13 +200,8 @@ impl<'a> Run<'a> {
             0
         };
         let (vi, ti) = perm.split_at(n_val);
-        let spec = NetSpec::new(
-            transform.n_x,
-            transform.n_cond,
-            params.latent,
-            &params.hidden,
-            transform.heads.gauss.len(),
-        );
+        let spec =
+            NetSpec::new(transform.n_x, transform.n_cond, params.latent, &params.hidden, transform.heads.gauss.len());
         Ok(Run {
             params,
             xt: x.select(Axis(0), ti),
@@ -227,20 +214,11 @@ impl<'a> Run<'a> {
         })
     }
 
-    fn train(
-        self,
-        observer: &mut dyn Observer,
-        resume: Option<Checkpoint>,
-    ) -> Result<FittedVae, VaeError> {
+    fn train(self, observer: &mut dyn Observer, resume: Option<Checkpoint>) -> Result<FittedVae, VaeError> {
         let p = self.params;
         let key = run_key(p, self.n_rows, &self.spec);
         // a pool of exactly `threads`, also for 1, so validation never spills onto the global pool
-        let pool = Some(
-            rayon::ThreadPoolBuilder::new()
-                .num_threads(p.threads)
-                .build()
-                .expect("thread pool"),
-        );
+        let pool = Some(rayon::ThreadPoolBuilder::new().num_threads(p.threads).build().expect("thread pool"));
         let mut init_rng = ChaCha8Rng::seed_from_u64(p.seed);
         init_rng.set_stream(STREAM_INIT);
         let mut net: Net<f32> = Net::init(self.spec.clone(), &mut init_rng);
@@ -248,15 +226,12 @@ impl<'a> Run<'a> {
         let mut rng = ChaCha8Rng::seed_from_u64(p.seed);
         rng.set_stream(STREAM_TRAIN);
         let mut best_params = net.params.clone();
-        let (mut best_loss, mut best_epoch, mut bad_epochs, mut start_epoch) =
-            (f64::INFINITY, 0, 0, 0);
+        let (mut best_loss, mut best_epoch, mut bad_epochs, mut start_epoch) = (f64::INFINITY, 0, 0, 0);
         let mut history = vec![];
         let mut seconds = 0.0;
         if let Some(ck) = resume {
             if ck.run_key != key {
-                return Err(VaeError::CheckpointMismatch(
-                    "parameters or table differ".into(),
-                ));
+                return Err(VaeError::CheckpointMismatch("parameters or table differ".into()));
             }
             if ck.params.len() != self.spec.n_params {
                 return Err(VaeError::CheckpointMismatch("weight count differs".into()));
@@ -265,8 +240,7 @@ impl<'a> Run<'a> {
             adam = ck.adam;
             rng = ck.rng.restore();
             best_params = ck.best_params;
-            (best_loss, best_epoch, bad_epochs, start_epoch) =
-                (ck.best_loss, ck.best_epoch, ck.bad_epochs, ck.epoch);
+            (best_loss, best_epoch, bad_epochs, start_epoch) = (ck.best_loss, ck.best_epoch, ck.bad_epochs, ck.epoch);
             history = ck.history;
             seconds = ck.seconds;
         }
@@ -289,9 +263,7 @@ impl<'a> Run<'a> {
                 let rows = &idx[s * bs..((s + 1) * bs).min(n_train)];
                 let xb = self.xt.select(Axis(0), rows);
                 let cb = self.ct.as_ref().map(|c| c.select(Axis(0), rows));
-                let eps = Array2::<f32>::from_shape_simple_fn((rows.len(), k), || {
-                    StandardNormal.sample(&mut rng)
-                });
+                let eps = Array2::<f32>::from_shape_simple_fn((rows.len(), k), || StandardNormal.sample(&mut rng));
                 kl_weight = p.beta * p.kl_schedule.weight(epoch as f64 + s as f64 / steps as f64);
                 let l = batch_loss_grad(
                     &net,
@@ -320,9 +292,7 @@ impl<'a> Run<'a> {
             let val = (self.xv.nrows() > 0).then(|| {
                 let mut vr = ChaCha8Rng::seed_from_u64(p.seed);
                 vr.set_stream(STREAM_VAL + epoch as u64);
-                let eps = Array2::<f32>::from_shape_simple_fn((self.xv.nrows(), k), || {
-                    StandardNormal.sample(&mut vr)
-                });
+                let eps = Array2::<f32>::from_shape_simple_fn((self.xv.nrows(), k), || StandardNormal.sample(&mut vr));
                 batch_loss(
                     &net,
                     &self.transform.heads,
@@ -400,22 +370,13 @@ impl<'a> Run<'a> {
             best_epoch,
             stop,
             seconds,
-            rows_per_s: if train_secs > 0.0 {
-                total_rows / train_secs
-            } else {
-                0.0
-            },
+            rows_per_s: if train_secs > 0.0 { total_rows / train_secs } else { 0.0 },
             final_train_loss: last.map_or(f64::NAN, |m| m.train_loss),
             final_val_loss: last.and_then(|m| m.val_loss),
             best_loss,
             history,
         };
-        Ok(FittedVae::new(
-            net,
-            self.transform,
-            p.params().clone(),
-            summary,
-        ))
+        Ok(FittedVae::new(net, self.transform, p.params().clone(), summary))
     }
 }
 
@@ -473,10 +434,7 @@ mod tests {
         let s = m.summary();
         assert_eq!(s.stop, StopReason::EarlyStopped);
         assert_eq!(s.epochs_run, s.best_epoch + 3);
-        let best =
-            r.0.iter()
-                .map(|m| m.val_loss.unwrap())
-                .fold(f64::INFINITY, f64::min);
+        let best = r.0.iter().map(|m| m.val_loss.unwrap()).fold(f64::INFINITY, f64::min);
         assert_eq!(s.best_loss, best);
         assert_eq!(r.0[s.best_epoch - 1].val_loss, Some(best));
     }

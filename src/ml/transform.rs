@@ -93,10 +93,7 @@ fn observed(v: &[f64]) -> Vec<f64> {
 fn mean_std(v: &[f64]) -> (f64, f64) {
     let n = v.len() as f64;
     let m = v.iter().sum::<f64>() / n;
-    (
-        m,
-        (v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / n).sqrt(),
-    )
+    (m, (v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / n).sqrt())
 }
 
 fn fit_column(col: &Column, enc: ContinuousEncoding) -> ColumnTransform {
@@ -130,9 +127,7 @@ fn fit_column(col: &Column, enc: ContinuousEncoding) -> ColumnTransform {
                 Encoding::ConstantNumber(lo)
             } else {
                 match (col.kind, enc) {
-                    (ColumnKind::Continuous, ContinuousEncoding::Modes { max_modes })
-                        if max_modes > 1 =>
-                    {
+                    (ColumnKind::Continuous, ContinuousEncoding::Modes { max_modes }) if max_modes > 1 => {
                         // EM on at most ~5000 evenly strided values keeps fitting fast and deterministic
                         let stride = obs.len().div_ceil(5000);
                         let sub: Vec<f64> = obs.iter().step_by(stride).copied().collect();
@@ -180,11 +175,7 @@ impl TableTransform {
             if params.conditions.contains(&col.name) {
                 continue;
             }
-            let enc = params
-                .column_encodings
-                .get(&col.name)
-                .copied()
-                .unwrap_or(params.continuous);
+            let enc = params.column_encodings.get(&col.name).copied().unwrap_or(params.continuous);
             let mut t = fit_column(col, enc);
             t.start = pos;
             let mut block = |t: &mut ColumnTransform, len: usize, gauss: bool, pos: &mut usize| {
@@ -251,24 +242,15 @@ impl TableTransform {
     }
 
     fn find<'a>(table: &'a Table, t: &ColumnTransform) -> Result<&'a Column, VaeError> {
-        let col = table
-            .column(&t.name)
-            .ok_or_else(|| VaeError::SchemaMismatch(format!("column '{}' is missing", t.name)))?;
+        let col =
+            table.column(&t.name).ok_or_else(|| VaeError::SchemaMismatch(format!("column '{}' is missing", t.name)))?;
         let ok = matches!(
             (&col.data, t.kind),
-            (
-                ColumnData::Numeric(_),
-                ColumnKind::Continuous | ColumnKind::Integer
-            ) | (
-                ColumnData::Categorical { .. },
-                ColumnKind::Categorical | ColumnKind::Boolean
-            )
+            (ColumnData::Numeric(_), ColumnKind::Continuous | ColumnKind::Integer)
+                | (ColumnData::Categorical { .. }, ColumnKind::Categorical | ColumnKind::Boolean)
         );
         if !ok {
-            return Err(VaeError::SchemaMismatch(format!(
-                "column '{}' is not {:?} as in the model",
-                t.name, t.kind
-            )));
+            return Err(VaeError::SchemaMismatch(format!("column '{}' is not {:?} as in the model", t.name, t.kind)));
         }
         Ok(col)
     }
@@ -281,15 +263,11 @@ impl TableTransform {
         let map = levels
             .iter()
             .map(|l| {
-                t.levels
-                    .iter()
-                    .position(|m| m == l)
-                    .map(|k| k as u32)
-                    .ok_or_else(|| VaeError::UnknownLevel {
-                        column: t.name.clone(),
-                        value: l.clone(),
-                        levels: t.levels.join(", "),
-                    })
+                t.levels.iter().position(|m| m == l).map(|k| k as u32).ok_or_else(|| VaeError::UnknownLevel {
+                    column: t.name.clone(),
+                    value: l.clone(),
+                    levels: t.levels.join(", "),
+                })
             })
             .collect::<Vec<_>>();
         codes
@@ -308,8 +286,7 @@ impl TableTransform {
         for t in &self.columns {
             let col = Self::find(table, t)?;
             match (&col.data, &t.encoding) {
-                (_, Encoding::ConstantNumber(_) | Encoding::ConstantLevel(_)) if !t.has_missing => {
-                }
+                (_, Encoding::ConstantNumber(_) | Encoding::ConstantLevel(_)) if !t.has_missing => {}
                 (ColumnData::Numeric(v), enc) => {
                     for (r, &val) in v.iter().enumerate() {
                         let miss = val.is_nan();
@@ -357,19 +334,13 @@ impl TableTransform {
         if self.conditions.is_empty() {
             return Ok(None);
         }
-        let codes = self
-            .conditions
-            .iter()
-            .map(|t| Self::model_codes(table, t))
-            .collect::<Result<Vec<_>, VaeError>>()?;
+        let codes =
+            self.conditions.iter().map(|t| Self::model_codes(table, t)).collect::<Result<Vec<_>, VaeError>>()?;
         Ok(Some(self.condition_matrix(&codes)?))
     }
 
     /// Condition one-hot matrix from per-condition code columns.
-    pub fn condition_matrix<F: Real>(
-        &self,
-        codes: &[Vec<Option<u32>>],
-    ) -> Result<Array2<F>, VaeError> {
+    pub fn condition_matrix<F: Real>(&self, codes: &[Vec<Option<u32>>]) -> Result<Array2<F>, VaeError> {
         let n = codes.first().map_or(0, Vec::len);
         let mut c = Array2::<F>::zeros((n, self.n_cond));
         for (t, col) in self.conditions.iter().zip(codes) {
@@ -404,41 +375,33 @@ impl TableTransform {
         let mut decoded: Vec<(String, Column)> = vec![];
         for t in &self.columns {
             let data = match &t.encoding {
-                Encoding::ConstantLevel(k) if !t.has_missing => ColumnData::Categorical {
-                    codes: vec![Some(*k); n],
-                    levels: t.levels.clone(),
-                },
+                Encoding::ConstantLevel(k) if !t.has_missing => {
+                    ColumnData::Categorical { codes: vec![Some(*k); n], levels: t.levels.clone() }
+                }
                 Encoding::OneHot | Encoding::ConstantLevel(_) => {
                     let w = t.n_slots();
                     let codes = (0..n)
                         .map(|r| {
-                            let slot = pick(
-                                out.row(r).slice(ndarray::s![t.start..t.start + w]),
-                                &mut rng,
-                            );
+                            let slot = pick(out.row(r).slice(ndarray::s![t.start..t.start + w]), &mut rng);
                             (slot < t.levels.len()).then_some(slot as u32)
                         })
                         .collect();
-                    ColumnData::Categorical {
-                        codes,
-                        levels: t.levels.clone(),
-                    }
+                    ColumnData::Categorical { codes, levels: t.levels.clone() }
                 }
                 enc => {
                     let vals = (0..n)
                         .map(|r| {
                             let row = out.row(r);
                             let mut p = t.start;
-                            let gauss =
-                                |p: usize, rng: &mut Option<(&mut dyn rand::RngCore, f64)>| {
-                                    let mut a = row[p] as f64;
-                                    if let Some((g, temp)) = rng.as_mut() {
-                                        let j = t.heads[0];
-                                        let z: f64 = g.sample(StandardNormal);
-                                        a += *temp * (log_sigma[j] as f64).exp() * z;
-                                    }
-                                    a
-                                };
+                            let gauss = |p: usize, rng: &mut Option<(&mut dyn rand::RngCore, f64)>| {
+                                let mut a = row[p] as f64;
+                                if let Some((g, temp)) = rng.as_mut() {
+                                    let j = t.heads[0];
+                                    let z: f64 = g.sample(StandardNormal);
+                                    a += *temp * (log_sigma[j] as f64).exp() * z;
+                                }
+                                a
+                            };
                             let v = match enc {
                                 Encoding::ConstantNumber(v) => *v,
                                 Encoding::Standard { mean, std } => {
@@ -448,18 +411,13 @@ impl TableTransform {
                                 }
                                 Encoding::Modes(g) => {
                                     let a = gauss(p, &mut rng);
-                                    let k = pick(
-                                        row.slice(ndarray::s![p + 1..p + 1 + g.k()]),
-                                        &mut rng,
-                                    );
+                                    let k = pick(row.slice(ndarray::s![p + 1..p + 1 + g.k()]), &mut rng);
                                     p += 1 + g.k();
                                     g.means[k] + g.stds[k] * a
                                 }
                                 _ => unreachable!(),
                             };
-                            if t.has_missing
-                                && pick(row.slice(ndarray::s![p..p + 2]), &mut rng) == 1
-                            {
+                            if t.has_missing && pick(row.slice(ndarray::s![p..p + 2]), &mut rng) == 1 {
                                 return f64::NAN;
                             }
                             let v = v.clamp(t.min, t.max);
@@ -473,40 +431,16 @@ impl TableTransform {
                     ColumnData::Numeric(vals)
                 }
             };
-            decoded.push((
-                t.name.clone(),
-                Column {
-                    name: t.name.clone(),
-                    kind: t.kind,
-                    data,
-                    bounds: None,
-                },
-            ));
+            decoded.push((t.name.clone(), Column { name: t.name.clone(), kind: t.kind, data, bounds: None }));
         }
         for (t, codes) in self.conditions.iter().zip(cond_codes) {
-            let data = ColumnData::Categorical {
-                codes: codes.clone(),
-                levels: t.levels.clone(),
-            };
-            decoded.push((
-                t.name.clone(),
-                Column {
-                    name: t.name.clone(),
-                    kind: t.kind,
-                    data,
-                    bounds: None,
-                },
-            ));
+            let data = ColumnData::Categorical { codes: codes.clone(), levels: t.levels.clone() };
+            decoded.push((t.name.clone(), Column { name: t.name.clone(), kind: t.kind, data, bounds: None }));
         }
         let columns = self
             .order
             .iter()
-            .filter_map(|name| {
-                decoded
-                    .iter()
-                    .position(|(n, _)| n == name)
-                    .map(|i| decoded[i].1.clone())
-            })
+            .filter_map(|name| decoded.iter().position(|(n, _)| n == name).map(|i| decoded[i].1.clone()))
             .collect();
         Table { columns }
     }
@@ -519,18 +453,11 @@ impl TableTransform {
 
 /// Argmax of logits, or a draw from `softmax(logits / temperature)` (argmax at temperature 0).
 fn pick(logits: ArrayView1<f32>, rng: &mut Option<(&mut dyn rand::RngCore, f64)>) -> usize {
-    let argmax = || {
-        (0..logits.len())
-            .max_by(|&a, &b| logits[a].total_cmp(&logits[b]))
-            .unwrap_or(0)
-    };
+    let argmax = || (0..logits.len()).max_by(|&a, &b| logits[a].total_cmp(&logits[b])).unwrap_or(0);
     match rng.as_mut() {
         Some((g, temp)) if *temp > 0.0 => {
             let m = logits.fold(f32::NEG_INFINITY, |a, &b| a.max(b)) as f64;
-            let w: Vec<f64> = logits
-                .iter()
-                .map(|&l| ((l as f64 - m) / *temp).exp())
-                .collect();
+            let w: Vec<f64> = logits.iter().map(|&l| ((l as f64 - m) / *temp).exp()).collect();
             let mut u = g.random::<f64>() * w.iter().sum::<f64>();
             for (i, wi) in w.iter().enumerate() {
                 u -= wi;
@@ -557,47 +484,20 @@ mod tests {
         let a = Normal::new(-10.0, 1.0).unwrap();
         let b = Normal::new(10.0, 1.0).unwrap();
         let n = 600;
-        let bimodal: Vec<f64> = (0..n)
-            .map(|i| {
-                if i % 2 == 0 {
-                    a.sample(&mut rng)
-                } else {
-                    b.sample(&mut rng)
-                }
-            })
-            .collect();
-        let with_gaps: Vec<f64> = (0..n)
-            .map(|i| {
-                if i % 10 == 0 {
-                    f64::NAN
-                } else {
-                    i as f64 * 0.5
-                }
-            })
-            .collect();
+        let bimodal: Vec<f64> =
+            (0..n).map(|i| if i % 2 == 0 { a.sample(&mut rng) } else { b.sample(&mut rng) }).collect();
+        let with_gaps: Vec<f64> = (0..n).map(|i| if i % 10 == 0 { f64::NAN } else { i as f64 * 0.5 }).collect();
         Table::new(vec![
             Column::continuous("bimodal", bimodal),
-            Column::integer("count", (0..n).map(|i| (i % 7) as f64).collect())
-                .with_bounds(Some(0.0), Some(6.0)),
+            Column::integer("count", (0..n).map(|i| (i % 7) as f64).collect()).with_bounds(Some(0.0), Some(6.0)),
             Column::continuous("gaps", with_gaps),
             Column::continuous("const", vec![3.5; n]),
             Column::categorical_from_labels(
                 "grade",
-                &(0..n)
-                    .map(|i| {
-                        if i % 13 == 0 {
-                            None
-                        } else {
-                            Some(["a", "b", "c"][i % 3])
-                        }
-                    })
-                    .collect::<Vec<_>>(),
+                &(0..n).map(|i| if i % 13 == 0 { None } else { Some(["a", "b", "c"][i % 3]) }).collect::<Vec<_>>(),
             ),
             Column::boolean("ok", (0..n).map(|i| Some(i % 4 == 0)).collect()),
-            Column::categorical_from_labels(
-                "fault",
-                &(0..n).map(|i| Some(["x", "y"][i % 2])).collect::<Vec<_>>(),
-            ),
+            Column::categorical_from_labels("fault", &(0..n).map(|i| Some(["x", "y"][i % 2])).collect::<Vec<_>>()),
         ])
     }
 
@@ -633,28 +533,17 @@ mod tests {
         let big = x.mapv(|v| v * 30.0); // one-hot -> confident logits; Gaussian values scaled, so undo:
         let mut out = x.clone();
         for &(s, l) in &tr.heads.softmax {
-            out.slice_mut(ndarray::s![.., s..s + l])
-                .assign(&big.slice(ndarray::s![.., s..s + l]));
+            out.slice_mut(ndarray::s![.., s..s + l]).assign(&big.slice(ndarray::s![.., s..s + l]));
         }
         let codes = vec![t.column("fault").unwrap().codes().unwrap().0.to_vec()];
         let back = tr.decode(out.view(), &[0.0; 3], &codes, None);
-        assert_eq!(
-            back.columns
-                .iter()
-                .map(|c| c.name.as_str())
-                .collect::<Vec<_>>(),
-            tr.order
-        );
+        assert_eq!(back.columns.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(), tr.order);
         for (a, b) in t.columns.iter().zip(&back.columns) {
             assert_eq!(a.kind, b.kind);
             match (&a.data, &b.data) {
                 (ColumnData::Numeric(u), ColumnData::Numeric(v)) => {
                     for (p, q) in u.iter().zip(v) {
-                        assert!(
-                            p.is_nan() && q.is_nan() || (p - q).abs() < 1e-3,
-                            "{}: {p} vs {q}",
-                            a.name
-                        );
+                        assert!(p.is_nan() && q.is_nan() || (p - q).abs() < 1e-3, "{}: {p} vs {q}", a.name);
                     }
                 }
                 (u, v) => assert_eq!(u, v, "{}", a.name),
@@ -681,9 +570,7 @@ mod tests {
             levels[0] = "z".into();
         }
         let e = tr.encode::<f64>(&u).unwrap_err();
-        assert!(
-            matches!(e, VaeError::UnknownLevel { ref column, ref value, .. } if column == "grade" && value == "z")
-        );
+        assert!(matches!(e, VaeError::UnknownLevel { ref column, ref value, .. } if column == "grade" && value == "z"));
     }
 
     #[test]
@@ -696,26 +583,10 @@ mod tests {
         let mut rng = ChaCha8Rng::seed_from_u64(0);
         let s = tr.decode(out.view(), &ls, &[], Some((&mut rng, 1.0)));
         let count = s.column("count").unwrap().numeric().unwrap();
-        assert!(
-            count.iter().all(|&v| v == 6.0),
-            "clamped to the declared max: {count:?}"
-        );
+        assert!(count.iter().all(|&v| v == 6.0), "clamped to the declared max: {count:?}");
         let bi = s.column("bimodal").unwrap().numeric().unwrap();
-        let hi = t
-            .column("bimodal")
-            .unwrap()
-            .numeric()
-            .unwrap()
-            .iter()
-            .cloned()
-            .fold(f64::MIN, f64::max);
+        let hi = t.column("bimodal").unwrap().numeric().unwrap().iter().cloned().fold(f64::MIN, f64::max);
         assert!(bi.iter().all(|&v| v <= hi));
-        assert!(s
-            .column("const")
-            .unwrap()
-            .numeric()
-            .unwrap()
-            .iter()
-            .all(|&v| v == 3.5));
+        assert!(s.column("const").unwrap().numeric().unwrap().iter().all(|&v| v == 3.5));
     }
 }

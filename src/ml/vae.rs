@@ -73,10 +73,7 @@ impl<F: Real> Net<F> {
 
     /// The same network in another float type.
     pub fn cast<G: Real>(&self) -> Net<G> {
-        Net {
-            spec: self.spec.clone(),
-            params: self.params.iter().map(|v| G::cst(v.as_f64())).collect(),
-        }
+        Net { spec: self.spec.clone(), params: self.params.iter().map(|v| G::cst(v.as_f64())).collect() }
     }
 
     /// Learned log-sigma of the Gaussian heads.
@@ -94,15 +91,9 @@ impl<F: Real> Net<F> {
 
     /// Posterior means and log-variances for rows of `x`.
     pub fn encode(&self, x: ArrayView2<F>, c: Option<ArrayView2<F>>) -> (Array2<F>, Array2<F>) {
-        let h = self
-            .spec
-            .encoder
-            .predict(&self.params, self.encoder_input(x, c).view());
+        let h = self.spec.encoder.predict(&self.params, self.encoder_input(x, c).view());
         let k = self.spec.latent;
-        (
-            h.slice(s![.., ..k]).to_owned(),
-            h.slice(s![.., k..]).to_owned(),
-        )
+        (h.slice(s![.., ..k]).to_owned(), h.slice(s![.., k..]).to_owned())
     }
 
     /// Head parameters (Gaussian means, softmax logits) for latent rows `z`.

@@ -82,8 +82,7 @@ pub enum DeleteOutcome {
     InUse(Vec<i64>),
 }
 
-const VERSION_COLUMNS: &str =
-    "version, row_count, n_chunks, sha256, source, created_at, schema, stats";
+const VERSION_COLUMNS: &str = "version, row_count, n_chunks, sha256, source, created_at, schema, stats";
 const DATASET_SELECT: &str =
     "SELECT d.id, d.name, d.created_at, d.updated_at, v.version AS latest_version, v.row_count \
      FROM datasets d JOIN dataset_versions v ON v.dataset_id = d.id \
@@ -115,10 +114,7 @@ impl Store {
         }.await);
         match result {
             Ok((id, meta)) => {
-                let d = self
-                    .get_dataset(id)
-                    .await?
-                    .context("dataset vanished after insert")?;
+                let d = self.get_dataset(id).await?.context("dataset vanished after insert")?;
                 Ok(Some((d, meta)))
             }
             Err(e) if is_unique_violation(&e) => Ok(None),
@@ -185,13 +181,8 @@ impl Store {
             Err((Fail::Missing, _)) => Ok(AppendOutcome::NotFound),
             Err((Fail::Sql(e), "version")) if is_unique_violation(&e) => Ok(AppendOutcome::Stale),
             Err((Fail::Sql(e), "idempotency")) if is_unique_violation(&e) => {
-                let (scope, key, _, _) = idempotency
-                    .as_ref()
-                    .context("idempotency record expected")?;
-                let rec = self
-                    .get_idempotency(scope, key)
-                    .await?
-                    .context("idempotency record vanished")?;
+                let (scope, key, _, _) = idempotency.as_ref().context("idempotency record expected")?;
+                let rec = self.get_idempotency(scope, key).await?.context("idempotency record vanished")?;
                 Ok(AppendOutcome::Replay(rec))
             }
             Err((Fail::Sql(e), step)) => {
@@ -200,11 +191,7 @@ impl Store {
         }
     }
 
-    pub async fn get_idempotency(
-        &self,
-        scope: &str,
-        key: &str,
-    ) -> anyhow::Result<Option<IdempotencyRecord>> {
+    pub async fn get_idempotency(&self, scope: &str, key: &str) -> anyhow::Result<Option<IdempotencyRecord>> {
         let q = "SELECT scope, key, request_sha256, status, response FROM idempotency WHERE scope = $1 AND key = $2";
         dispatch!(self, p => sqlx::query_as::<_, IdempotencyRecord>(q).bind(scope).bind(key).fetch_optional(p).await)
             .context("could not read the idempotency record")
@@ -229,14 +216,12 @@ impl Store {
     }
 
     /// One version, or the latest when `version` is `None`.
-    pub async fn get_version(
-        &self,
-        dataset_id: i64,
-        version: Option<i32>,
-    ) -> anyhow::Result<Option<VersionMeta>> {
+    pub async fn get_version(&self, dataset_id: i64, version: Option<i32>) -> anyhow::Result<Option<VersionMeta>> {
         let q = match version {
             Some(_) => format!("SELECT {VERSION_COLUMNS} FROM dataset_versions WHERE dataset_id = $1 AND version = $2"),
-            None => format!("SELECT {VERSION_COLUMNS} FROM dataset_versions WHERE dataset_id = $1 ORDER BY version DESC LIMIT 1"),
+            None => format!(
+                "SELECT {VERSION_COLUMNS} FROM dataset_versions WHERE dataset_id = $1 ORDER BY version DESC LIMIT 1"
+            ),
         };
         dispatch!(self, p => {
             let mut query = sqlx::query_as::<_, VersionMeta>(&q).bind(dataset_id);
@@ -250,31 +235,20 @@ impl Store {
 
     /// Every version, oldest first.
     pub async fn list_versions(&self, dataset_id: i64) -> anyhow::Result<Vec<VersionMeta>> {
-        let q = format!(
-            "SELECT {VERSION_COLUMNS} FROM dataset_versions WHERE dataset_id = $1 ORDER BY version"
-        );
+        let q = format!("SELECT {VERSION_COLUMNS} FROM dataset_versions WHERE dataset_id = $1 ORDER BY version");
         dispatch!(self, p => sqlx::query_as::<_, VersionMeta>(&q).bind(dataset_id).fetch_all(p).await)
             .context("could not list dataset versions")
     }
 
     /// The Parquet chunks of a version, in order.
-    pub async fn version_chunks(
-        &self,
-        dataset_id: i64,
-        n_chunks: i32,
-    ) -> anyhow::Result<Vec<Vec<u8>>> {
-        let q =
-            "SELECT parquet FROM dataset_chunks WHERE dataset_id = $1 AND seq < $2 ORDER BY seq";
+    pub async fn version_chunks(&self, dataset_id: i64, n_chunks: i32) -> anyhow::Result<Vec<Vec<u8>>> {
+        let q = "SELECT parquet FROM dataset_chunks WHERE dataset_id = $1 AND seq < $2 ORDER BY seq";
         dispatch!(self, p => sqlx::query_scalar::<_, Vec<u8>>(q).bind(dataset_id).bind(n_chunks).fetch_all(p).await)
             .context("could not read the dataset's rows")
     }
 
     /// The SHA-256 digests of the first `n_chunks` chunks, in order.
-    pub async fn chunk_digests(
-        &self,
-        dataset_id: i64,
-        n_chunks: i32,
-    ) -> anyhow::Result<Vec<String>> {
+    pub async fn chunk_digests(&self, dataset_id: i64, n_chunks: i32) -> anyhow::Result<Vec<String>> {
         let q = "SELECT sha256 FROM dataset_chunks WHERE dataset_id = $1 AND seq < $2 ORDER BY seq";
         dispatch!(self, p => sqlx::query_scalar::<_, String>(q).bind(dataset_id).bind(n_chunks).fetch_all(p).await)
             .context("could not read chunk digests")

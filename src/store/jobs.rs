@@ -22,8 +22,7 @@ impl Store {
     /// Jobs per status, for `/metrics`.
     pub async fn job_counts(&self) -> anyhow::Result<Vec<(String, i64)>> {
         let q = "SELECT status, COUNT(*) FROM jobs GROUP BY status ORDER BY status";
-        dispatch!(self, p => sqlx::query_as::<_, (String, i64)>(q).fetch_all(p).await)
-            .context("could not count jobs")
+        dispatch!(self, p => sqlx::query_as::<_, (String, i64)>(q).fetch_all(p).await).context("could not count jobs")
     }
 }
 
@@ -39,11 +38,7 @@ pub struct ClaimedJob {
 
 impl Store {
     /// Claims the oldest due job (or one whose lease expired) for `owner` until `lease`.
-    pub async fn claim_job(
-        &self,
-        owner: &str,
-        lease: chrono::Duration,
-    ) -> anyhow::Result<Option<ClaimedJob>> {
+    pub async fn claim_job(&self, owner: &str, lease: chrono::Duration) -> anyhow::Result<Option<ClaimedJob>> {
         let now = Utc::now();
         let expires = now + lease;
         let pick = "SELECT id FROM jobs WHERE ((status = 'queued' AND run_at <= $2) OR (status = 'running' AND lease_expires_at < $2)) \
@@ -61,11 +56,7 @@ impl Store {
     }
 
     /// Ends a job: `succeeded` with a result, or `failed` (retried later while attempts remain).
-    pub async fn finish_job(
-        &self,
-        job: &ClaimedJob,
-        outcome: Result<serde_json::Value, String>,
-    ) -> anyhow::Result<()> {
+    pub async fn finish_job(&self, job: &ClaimedJob, outcome: Result<serde_json::Value, String>) -> anyhow::Result<()> {
         let now = Utc::now();
         match outcome {
             Ok(result) => {
@@ -73,8 +64,7 @@ impl Store {
                 dispatch!(self, p => sqlx::query(q).bind(sqlx::types::Json(result)).bind(now).bind(job.id).execute(p).await.map(|_| ()))?;
             }
             Err(e) if job.attempts < job.max_attempts => {
-                let backoff =
-                    chrono::Duration::seconds(2i64.pow(job.attempts.clamp(0, 16) as u32) * 5);
+                let backoff = chrono::Duration::seconds(2i64.pow(job.attempts.clamp(0, 16) as u32) * 5);
                 let q = "UPDATE jobs SET status = 'queued', last_error = $1, run_at = $2, lease_owner = NULL, lease_expires_at = NULL WHERE id = $3";
                 dispatch!(self, p => sqlx::query(q).bind(e).bind(now + backoff).bind(job.id).execute(p).await.map(|_| ()))?;
             }
@@ -88,7 +78,8 @@ impl Store {
 
     /// Puts this worker's running jobs back in the queue (on shutdown), without using up an attempt.
     pub async fn release_jobs(&self, owner: &str) -> anyhow::Result<u64> {
-        let q = "UPDATE jobs SET status = 'queued', attempts = attempts - 1, lease_owner = NULL, lease_expires_at = NULL \
+        let q =
+            "UPDATE jobs SET status = 'queued', attempts = attempts - 1, lease_owner = NULL, lease_expires_at = NULL \
                  WHERE status = 'running' AND lease_owner = $1";
         let r = dispatch!(self, p => sqlx::query(q).bind(owner).execute(p).await.map(|r| r.rows_affected()))?;
         Ok(r)

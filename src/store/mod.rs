@@ -5,9 +5,7 @@ mod datasets;
 mod jobs;
 mod tokens;
 
-pub use datasets::{
-    AppendOutcome, DatasetMeta, DeleteOutcome, IdempotencyRecord, NewChunk, NewVersion, VersionMeta,
-};
+pub use datasets::{AppendOutcome, DatasetMeta, DeleteOutcome, IdempotencyRecord, NewChunk, NewVersion, VersionMeta};
 pub use jobs::ClaimedJob;
 pub use tokens::TokenInfo;
 
@@ -51,8 +49,8 @@ impl Store {
     pub async fn connect(config: &DatabaseConfig) -> anyhow::Result<Store> {
         match config {
             DatabaseConfig::Postgres(url) => {
-                let opts = PgConnectOptions::from_str(url.expose())
-                    .context("DATABASE_URL is not a valid Postgres URL")?;
+                let opts =
+                    PgConnectOptions::from_str(url.expose()).context("DATABASE_URL is not a valid Postgres URL")?;
                 let pool = PgPoolOptions::new()
                     .max_connections(16)
                     .acquire_timeout(Duration::from_secs(5))
@@ -63,8 +61,7 @@ impl Store {
             }
             DatabaseConfig::Sqlite(path) => {
                 if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                    std::fs::create_dir_all(dir)
-                        .with_context(|| format!("could not create {}", dir.display()))?;
+                    std::fs::create_dir_all(dir).with_context(|| format!("could not create {}", dir.display()))?;
                 }
                 let opts = SqliteConnectOptions::new()
                     .filename(path)
@@ -77,9 +74,7 @@ impl Store {
                     .max_connections(8)
                     .connect_with(opts)
                     .await
-                    .with_context(|| {
-                        format!("could not open the SQLite store at {}", path.display())
-                    })?;
+                    .with_context(|| format!("could not open the SQLite store at {}", path.display()))?;
                 Ok(Store::Sqlite(pool))
             }
         }
@@ -88,14 +83,8 @@ impl Store {
     /// Applies pending migrations (Postgres takes an advisory lock, so concurrent starts are safe).
     pub async fn migrate(&self) -> anyhow::Result<()> {
         match self {
-            Store::Postgres(p) => PG_MIGRATOR
-                .run(p)
-                .await
-                .context("Postgres migrations failed")?,
-            Store::Sqlite(p) => SQLITE_MIGRATOR
-                .run(p)
-                .await
-                .context("SQLite migrations failed")?,
+            Store::Postgres(p) => PG_MIGRATOR.run(p).await.context("Postgres migrations failed")?,
+            Store::Sqlite(p) => SQLITE_MIGRATOR.run(p).await.context("SQLite migrations failed")?,
         }
         Ok(())
     }
@@ -120,10 +109,7 @@ impl Store {
         .await
         .context("the database did not answer within 2 s")?
         .context("the database is unreachable")?;
-        anyhow::ensure!(
-            applied >= expected,
-            "{applied} of {expected} migrations applied"
-        );
+        anyhow::ensure!(applied >= expected, "{applied} of {expected} migrations applied");
         Ok(())
     }
 

@@ -26,13 +26,10 @@ impl TokenInfo {
 const COLUMNS: &str = "id, name, role, created_at, last_used_at, revoked_at";
 
 impl Store {
-    pub async fn create_token(
-        &self,
-        name: &str,
-        role: Role,
-        hash: &str,
-    ) -> anyhow::Result<TokenInfo> {
-        let q = format!("INSERT INTO tokens (name, role, token_hash, created_at) VALUES ($1, $2, $3, $4) RETURNING {COLUMNS}");
+    pub async fn create_token(&self, name: &str, role: Role, hash: &str) -> anyhow::Result<TokenInfo> {
+        let q = format!(
+            "INSERT INTO tokens (name, role, token_hash, created_at) VALUES ($1, $2, $3, $4) RETURNING {COLUMNS}"
+        );
         let now = Utc::now();
         dispatch!(self, p => sqlx::query_as::<_, TokenInfo>(&q).bind(name).bind(role.as_str()).bind(hash).bind(now).fetch_one(p).await)
             .context("could not store the token")
@@ -49,8 +46,7 @@ impl Store {
 
     /// The live (not revoked) token with this hash.
     pub async fn find_token(&self, hash: &str) -> anyhow::Result<Option<TokenInfo>> {
-        let q =
-            format!("SELECT {COLUMNS} FROM tokens WHERE token_hash = $1 AND revoked_at IS NULL");
+        let q = format!("SELECT {COLUMNS} FROM tokens WHERE token_hash = $1 AND revoked_at IS NULL");
         dispatch!(self, p => sqlx::query_as::<_, TokenInfo>(&q).bind(hash).fetch_optional(p).await)
             .context("could not look up the token")
     }
@@ -65,14 +61,12 @@ impl Store {
 
     pub async fn count_tokens(&self) -> anyhow::Result<i64> {
         let q = "SELECT COUNT(*) FROM tokens";
-        dispatch!(self, p => sqlx::query_scalar(q).fetch_one(p).await)
-            .context("could not count tokens")
+        dispatch!(self, p => sqlx::query_scalar(q).fetch_one(p).await).context("could not count tokens")
     }
 
     pub async fn list_tokens(&self) -> anyhow::Result<Vec<TokenInfo>> {
         let q = format!("SELECT {COLUMNS} FROM tokens ORDER BY id");
-        dispatch!(self, p => sqlx::query_as::<_, TokenInfo>(&q).fetch_all(p).await)
-            .context("could not list tokens")
+        dispatch!(self, p => sqlx::query_as::<_, TokenInfo>(&q).fetch_all(p).await).context("could not list tokens")
     }
 
     /// Revokes a token; `None` when there is no such token.

@@ -8,9 +8,6 @@ const PAGE: &str = include_str!("index.html");
 pub async fn index() -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/html; charset=utf-8")
-        .insert_header((
-            "Content-Security-Policy",
-            "default-src 'self'; style-src 'self' 'unsafe-inline'",
-        ))
+        .insert_header(("Content-Security-Policy", "default-src 'self'; style-src 'self' 'unsafe-inline'"))
         .body(PAGE.replace("{{version}}", env!("CARGO_PKG_VERSION")))
 }

@@ -46,8 +46,7 @@ fn random_suffix() -> String {
 
 /// The server (without database) tests create their databases on.
 pub fn postgres_base() -> String {
-    std::env::var("GENFAB_TEST_POSTGRES")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_string())
+    std::env::var("GENFAB_TEST_POSTGRES").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_string())
 }
 
 async fn fresh_database(backend: Backend, dir: &std::path::Path) -> DatabaseConfig {
@@ -85,20 +84,14 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
 
 /// Starts the application with these settings (used again after a stop to prove persistence).
 pub async fn spawn_with(settings: Settings, dir: std::sync::Arc<tempfile::TempDir>) -> TestApp {
-    let app = Application::build(settings.clone())
-        .await
-        .expect("application builds");
+    let app = Application::build(settings.clone()).await.expect("application builds");
     let address = format!("http://127.0.0.1:{}", app.port());
     let handle = app.handle();
     let task = tokio::spawn(app.run_until_stopped());
     TestApp {
         address,
         client: reqwest::Client::new(),
-        admin: settings
-            .admin_token
-            .as_ref()
-            .map(|t| t.expose().to_string())
-            .unwrap_or_default(),
+        admin: settings.admin_token.as_ref().map(|t| t.expose().to_string()).unwrap_or_default(),
         settings,
         handle,
         task,
@@ -118,14 +111,8 @@ impl TestApp {
         (self.settings, self._dir)
     }
 
-    pub async fn upload(
-        &self,
-        name: &str,
-        content_type: &str,
-        body: impl Into<reqwest::Body>,
-    ) -> reqwest::Response {
-        self.upload_with(name, "", content_type, body, &self.admin)
-            .await
+    pub async fn upload(&self, name: &str, content_type: &str, body: impl Into<reqwest::Body>) -> reqwest::Response {
+        self.upload_with(name, "", content_type, body, &self.admin).await
     }
 
     pub async fn upload_with(
@@ -147,25 +134,13 @@ impl TestApp {
     }
 
     pub async fn get_json(&self, path: &str) -> (u16, serde_json::Value) {
-        let r = self
-            .client
-            .get(self.url(path))
-            .bearer_auth(&self.admin)
-            .send()
-            .await
-            .expect("request sent");
+        let r = self.client.get(self.url(path)).bearer_auth(&self.admin).send().await.expect("request sent");
         let status = r.status().as_u16();
         (status, r.json().await.unwrap_or(serde_json::Value::Null))
     }
 
     pub async fn get_text(&self, path: &str) -> (u16, String) {
-        let r = self
-            .client
-            .get(self.url(path))
-            .bearer_auth(&self.admin)
-            .send()
-            .await
-            .expect("request sent");
+        let r = self.client.get(self.url(path)).bearer_auth(&self.admin).send().await.expect("request sent");
         (r.status().as_u16(), r.text().await.expect("body"))
     }
 
@@ -186,31 +161,14 @@ impl TestApp {
 }
 
 pub fn data_file(rel: &str) -> Vec<u8> {
-    std::fs::read(
-        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("data")
-            .join(rel),
-    )
-    .expect("bundled data file")
+    std::fs::read(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("data").join(rel)).expect("bundled data file")
 }
 
 /// Asserts a problem+json answer with `status` whose detail contains every `needle`.
-pub async fn assert_problem(
-    r: reqwest::Response,
-    status: u16,
-    needles: &[&str],
-) -> serde_json::Value {
+pub async fn assert_problem(r: reqwest::Response, status: u16, needles: &[&str]) -> serde_json::Value {
     assert_eq!(r.status().as_u16(), status, "unexpected status");
-    let ct = r
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_string();
-    assert!(
-        ct.starts_with("application/problem+json"),
-        "content type was {ct}"
-    );
+    let ct = r.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+    assert!(ct.starts_with("application/problem+json"), "content type was {ct}");
     let v: serde_json::Value = r.json().await.expect("problem json");
     let detail = v["detail"].as_str().unwrap_or("").to_string();
     for n in needles {

@@ -1,0 +1,161 @@
+//! `genfab train` and `genfab sample`: the VAE engine on files, without a database.
+
+use crate::bridge;
+use crate::catalog::sha256_hex;
+use crate::config::Limits;
+use crate::ingest::{self, CsvOptions, Format};
+use crate::ml::{self, Control, EpochMetrics, Observer, VaeParams};
+use anyhow::Context;
+use rand::SeedableRng;
+use serde::Serialize;
+use std::io::IsTerminal;
+use std::path::Path;
+use std::time::Instant;
+
+/// Reads a CSV/Parquet/JSON file into a typed frame with its inferred schema.
+pub fn read_file(
+    path: &Path,
+    header: Option<bool>,
+) -> anyhow::Result<(polars::prelude::DataFrame, crate::domain::Schema, String)> {
+    let name = path.display().to_string();
+    let format = match Format::from_file_name(&name) {
+        Some(Format::Csv(_)) | None => Format::Csv(CsvOptions { separator: None, header }),
+        Some(f) => f,
+    };
+    let bytes = std::fs::read(path).with_context(|| format!("could not read {name}"))?;
+    let sha = sha256_hex(&bytes);
+    let raw = ingest::read_table(&bytes, &format, &Limits::default()).map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
+    let (df, schema) = ingest::infer_and_type(raw, None).map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
+    Ok((df, schema, sha))
+}
+
+/// Writes a frame as CSV or Parquet, by the file's extension.
+pub fn write_file(path: &Path, df: &mut polars::prelude::DataFrame) -> anyhow::Result<()> {
+    let name = path.display().to_string();
+    let bytes = match Format::from_file_name(&name) {
+        Some(Format::Parquet) => ingest::to_parquet(df)?,
+        Some(Format::Json) => ingest::to_json(df)?,
+        Some(Format::Csv(_)) => ingest::to_csv(df)?,
+        None => anyhow::bail!("{name}: give the output file a .csv, .parquet or .json extension"),
+    };
+    std::fs::write(path, bytes).with_context(|| format!("could not write {name}"))
+}
+
+/// Prints epochs: a progress bar on a terminal, one plain line each otherwise.
+pub struct ProgressObserver {
+    bar: Option<indicatif::ProgressBar>,
+    quiet: bool,
+}
+
+impl ProgressObserver {
+    pub fn new(epochs: usize, quiet: bool) -> Self {
+        let bar = (!quiet && std::io::stderr().is_terminal()).then(|| {
+            let b = indicatif::ProgressBar::new(epochs as u64);
+            b.set_style(
+                indicatif::ProgressStyle::with_template("{bar:30} epoch {pos}/{len} {msg} [{elapsed_precise}]")
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            );
+            b
+        });
+        ProgressObserver { bar, quiet }
+    }
+}
+
+impl Observer for ProgressObserver {
+    fn on_epoch(&mut self, m: &EpochMetrics) -> Control {
+        let val = m.val_loss.map(|v| format!("{v:.4}")).unwrap_or_else(|| "-".into());
+        let msg = format!("train {:.4} val {val} kl {:.3} ({:.0} rows/s)", m.train_loss, m.train_kl, m.rows_per_s);
+        match &self.bar {
+            Some(b) => {
+                b.set_position(m.epoch as u64);
+                b.set_message(msg);
+            }
+            None if !self.quiet => eprintln!("epoch {} {msg}", m.epoch),
+            None => {}
+        }
+        Control::Continue
+    }
+}
+
+/// The JSON summary `train --json` prints.
+#[derive(Debug, Serialize)]
+pub struct TrainReport {
+    pub rows: usize,
+    pub columns: usize,
+    pub epochs_run: usize,
+    pub best_epoch: usize,
+    pub seconds: f64,
+    pub rows_per_s: f64,
+    pub final_train_loss: f64,
+    pub final_val_loss: Option<f64>,
+    pub model: String,
+}
+
+/// Trains a VAE on a file and writes the model file.
+pub fn train(
+    data: &Path,
+    header: Option<bool>,
+    params: VaeParams,
+    out: &Path,
+    quiet: bool,
+) -> anyhow::Result<TrainReport> {
+    let start = Instant::now();
+    let (df, schema, sha) = read_file(data, header)?;
+    let table = bridge::to_ml_table(&df, &schema).map_err(|e| anyhow::anyhow!("{}: {e}", data.display()))?;
+    let checked = params.check(&table).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut observer = ProgressObserver::new(checked.params().epochs, quiet);
+    let model = ml::fit(&checked, &table, &mut observer).map_err(|e| anyhow::anyhow!("training failed: {e}"))?;
+    if let Some(b) = &observer.bar {
+        b.finish();
+    }
+    let model = model.with_dataset_sha256(sha);
+    let bytes = model.to_bytes().map_err(|e| anyhow::anyhow!("{e}"))?;
+    std::fs::write(out, bytes).with_context(|| format!("could not write {}", out.display()))?;
+    let s = model.summary();
+    Ok(TrainReport {
+        rows: table.n_rows(),
+        columns: table.n_columns(),
+        epochs_run: s.epochs_run,
+        best_epoch: s.best_epoch,
+        seconds: start.elapsed().as_secs_f64(),
+        rows_per_s: s.rows_per_s,
+        final_train_loss: s.final_train_loss,
+        final_val_loss: s.final_val_loss,
+        model: out.display().to_string(),
+    })
+}
+
+/// Parses `COL=VALUE` conditions.
+pub fn parse_conditions(raw: &[String]) -> anyhow::Result<Vec<(String, String)>> {
+    raw.iter()
+        .map(|c| {
+            c.split_once('=')
+                .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+                .filter(|(k, _)| !k.is_empty())
+                .ok_or_else(|| anyhow::anyhow!("--condition '{c}' must look like COLUMN=VALUE"))
+        })
+        .collect()
+}
+
+/// Samples `n` rows from a model file and writes them.
+pub fn sample(
+    model: &Path,
+    n: usize,
+    conditions: &[(String, String)],
+    seed: u64,
+    temperature: f64,
+    threads: usize,
+    out: &Path,
+) -> anyhow::Result<usize> {
+    anyhow::ensure!(n > 0, "--n must be at least 1");
+    anyhow::ensure!(temperature.is_finite() && temperature >= 0.0, "--temperature must be a finite number >= 0");
+    let bytes = std::fs::read(model).with_context(|| format!("could not read {}", model.display()))?;
+    let model = ml::FittedVae::from_bytes(&bytes).map_err(|e| anyhow::anyhow!("{}: {e}", model.display()))?;
+    let conds: Vec<(&str, &str)> = conditions.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads.max(1)).build()?;
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let table = pool.install(|| model.sample(n, temperature, &conds, &mut rng)).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut df = bridge::from_ml_table(&table)?;
+    write_file(out, &mut df)?;
+    Ok(df.height())
+}
