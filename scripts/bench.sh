@@ -17,6 +17,10 @@ case "${1:-all}" in
       "$G" bench vae --rows 50000 --dims 32 --epochs 20 --threads 2 --batch 256 --decode-rows 100000
       "$PEERS/bin/python" src/ml/testdata/torch_decode_bench.py --n 100000 --threads 2
     done
+    # Identical data for both: validation loss per row compares directly.
+    "$G" bench vae --dump-csv /tmp/genfab-ref.csv
+    "$PEERS/bin/python" "$SHARED/bench/torch_vae.py" --csv /tmp/genfab-ref.csv --hidden 128,128 --latent 16 --batch 256 --epochs 20 --threads 2
+    "$G" bench vae --csv /tmp/genfab-ref.csv
     ;;&
   upload|all)
     big=$(mktemp -d)

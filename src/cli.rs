@@ -151,6 +151,12 @@ pub enum BenchCommand {
         /// Prior samples to decode.
         #[arg(long, default_value_t = 100_000)]
         decode_rows: usize,
+        /// Train on this CSV's columns instead of the synthetic table (give the peer the same file with --csv).
+        #[arg(long)]
+        csv: Option<PathBuf>,
+        /// Write the synthetic table to this CSV and exit (to hand both engines identical data).
+        #[arg(long)]
+        dump_csv: Option<PathBuf>,
     },
     /// Upload a CSV into the store (DATABASE_URL, or a temporary SQLite file) and time it.
     Upload {
@@ -330,7 +336,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             eprintln!("{rows} rows written to {}", a.out.display());
             Ok(())
         }
-        Command::Bench { command: BenchCommand::Vae { rows, dims, epochs, threads, batch, decode_rows } } => {
+        Command::Bench {
+            command: BenchCommand::Vae { rows, dims, epochs, threads, batch, decode_rows, csv, dump_csv },
+        } => {
             let cfg = crate::ml::bench::BenchConfig {
                 rows: *rows,
                 dims: *dims,
@@ -340,9 +348,25 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 decode_rows: *decode_rows,
                 ..Default::default()
             };
-            let report = tokio::task::spawn_blocking(move || crate::ml::bench::run(&cfg))
-                .await?
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            if let Some(path) = dump_csv {
+                let table = crate::ml::bench::synthetic_table(cfg.rows, cfg.dims, cfg.seed);
+                let mut df = crate::bridge::from_ml_table(&table)?;
+                crate::offline::write_file(path, &mut df)?;
+                eprintln!("{} rows x {} columns written to {}", cfg.rows, cfg.dims, path.display());
+                return Ok(());
+            }
+            let csv = csv.clone();
+            let report = tokio::task::spawn_blocking(move || -> anyhow::Result<crate::ml::bench::BenchReport> {
+                match csv {
+                    Some(path) => {
+                        let (df, schema, _) = crate::offline::read_file(&path, None)?;
+                        let table = crate::bridge::to_ml_table(&df, &schema).map_err(|e| anyhow::anyhow!(e))?;
+                        crate::ml::bench::run_on(&table, &cfg).map_err(|e| anyhow::anyhow!("{e}"))
+                    }
+                    None => crate::ml::bench::run(&cfg).map_err(|e| anyhow::anyhow!("{e}")),
+                }
+            })
+            .await??;
             println!("{}", serde_json::to_string(&report)?);
             Ok(())
         }
