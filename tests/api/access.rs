@@ -31,25 +31,9 @@ async fn tokens_and_roles_guard_every_route(b: Backend) {
     let id = r.json::<Value>().await.unwrap()["id"].as_i64().unwrap();
     let r = app.client.get(app.url("/api/v1/datasets")).bearer_auth(&viewer).send().await.unwrap();
     assert_eq!(r.status().as_u16(), 200);
-    let r = app
-        .client
-        .post(app.url(&format!("/api/v1/datasets/{id}/rows")))
-        .bearer_auth(&mes)
-        .header("content-type", "text/csv")
-        .body("a\n3\n")
-        .send()
-        .await
-        .unwrap();
+    let r = app.append_rows(id, "text/csv", "a\n3\n", &mes).await;
     assert_eq!(r.status().as_u16(), 201);
-    let r = app
-        .client
-        .post(app.url(&format!("/api/v1/datasets/{id}/rows")))
-        .bearer_auth(&viewer)
-        .header("content-type", "text/csv")
-        .body("a\n3\n")
-        .send()
-        .await
-        .unwrap();
+    let r = app.append_rows(id, "text/csv", "a\n3\n", &viewer).await;
     assert_problem(r, 403, &["viewer"]).await;
     let r = app.client.delete(app.url(&format!("/api/v1/datasets/{id}"))).bearer_auth(&mes).send().await.unwrap();
     assert_problem(r, 403, &[]).await;

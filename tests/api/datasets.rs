@@ -199,15 +199,7 @@ async fn schema_patch_makes_a_new_version(b: Backend) {
     assert_eq!(column(&d, "x")["declared_max"], 1.0);
 
     // Appends now follow the new schema: a value over the declared max is refused.
-    let r = app
-        .client
-        .post(app.url(&format!("/api/v1/datasets/{id}/rows")))
-        .bearer_auth(&app.admin)
-        .header("content-type", "text/csv")
-        .body("code,x\n2,0.2\n3,1.5\n")
-        .send()
-        .await
-        .unwrap();
+    let r = app.append_rows(id, "text/csv", "code,x\n2,0.2\n3,1.5\n", &app.admin).await;
     let p = crate::helpers::assert_problem(r, 400, &["row 2", "'x'", "declared maximum"]).await;
     assert_eq!(p["row"], 2);
     assert_eq!(p["column"], "x");

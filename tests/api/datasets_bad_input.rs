@@ -161,35 +161,20 @@ async fn limits_answer_413(b: Backend) {
 async fn bad_appends_change_nothing(b: Backend) {
     let app = spawn_app(b).await;
     let (id, before) = witness(&app).await;
-    let append = |body: &'static str, ct: &'static str| {
-        app.client
-            .post(app.url(&format!("/api/v1/datasets/{id}/rows")))
-            .bearer_auth(&app.admin)
-            .header("content-type", ct)
-            .body(body)
-            .send()
-    };
-    let r = append("a,c\n1,2\n", "text/csv").await.unwrap();
+    let append = |body: &'static str, ct: &'static str| app.append_rows(id, ct, body, &app.admin);
+    let r = append("a,c\n1,2\n", "text/csv").await;
     let p = assert_problem(r, 400, &["missing: [\"b\"]", "not in the dataset: [\"c\"]"]).await;
     assert_eq!(p["column"], "b");
-    let r = append("a,b\n1,2\n2.5,3\n", "text/csv").await.unwrap();
+    let r = append("a,b\n1,2\n2.5,3\n", "text/csv").await;
     let p = assert_problem(r, 400, &["row 2", "'a'", "not a whole number"]).await;
     assert_eq!(p["row"], 2);
-    let r = append("a,b\n1,x\n", "text/csv").await.unwrap();
+    let r = append("a,b\n1,x\n", "text/csv").await;
     assert_problem(r, 400, &["row 1", "'b'", "'x' is not a number"]).await;
-    let r = append("", "text/csv").await.unwrap();
+    let r = append("", "text/csv").await;
     assert_problem(r, 400, &["empty"]).await;
-    let r = append(r#"[{"a": 1, "b": "NaN"}]"#, "application/json").await.unwrap();
+    let r = append(r#"[{"a": 1, "b": "NaN"}]"#, "application/json").await;
     assert_problem(r, 400, &["row 1", "'b'"]).await;
-    let r = app
-        .client
-        .post(app.url("/api/v1/datasets/999999/rows"))
-        .bearer_auth(&app.admin)
-        .header("content-type", "text/csv")
-        .body("a,b\n1,2\n")
-        .send()
-        .await
-        .unwrap();
+    let r = app.append_rows(999999, "text/csv", "a,b\n1,2\n", &app.admin).await;
     assert_problem(r, 404, &["999999"]).await;
     let (s, _) = app.get_json("/api/v1/datasets/abc").await;
     assert_eq!(s, 404);

@@ -133,6 +133,24 @@ impl TestApp {
             .expect("request sent")
     }
 
+    /// `POST /api/v1/datasets/{id}/rows` with `token`.
+    pub async fn append_rows(
+        &self,
+        id: i64,
+        content_type: &str,
+        body: impl Into<reqwest::Body>,
+        token: &str,
+    ) -> reqwest::Response {
+        self.client
+            .post(self.url(&format!("/api/v1/datasets/{id}/rows")))
+            .bearer_auth(token)
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
     pub async fn get_json(&self, path: &str) -> (u16, serde_json::Value) {
         let r = self.client.get(self.url(path)).bearer_auth(&self.admin).send().await.expect("request sent");
         let status = r.status().as_u16();
