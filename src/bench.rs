@@ -21,6 +21,9 @@ pub struct UploadReport {
     pub mb_per_s: f64,
     /// Peak resident memory of the whole process (VmHWM), including the body itself.
     pub peak_rss_mb: Option<f64>,
+    /// The dataset the measurement created (removed again by `genfab bench upload`).
+    #[serde(skip)]
+    pub dataset_id: i64,
 }
 
 /// A CSV of `rows` x `cols` random values with 6 decimals (a seeded xorshift, no dependency).
@@ -59,7 +62,7 @@ pub fn peak_rss_mb() -> Option<f64> {
 pub async fn upload(store: &Store, source: String, body: Vec<u8>, name: &str) -> anyhow::Result<UploadReport> {
     let bytes = body.len();
     let start = Instant::now();
-    let (_, v) = catalog::upload(store, name, body.into(), Format::Csv(CsvOptions::default()), None, Limits::default())
+    let (d, v) = catalog::upload(store, name, body.into(), Format::Csv(CsvOptions::default()), None, Limits::default())
         .await
         .map_err(|e| anyhow::anyhow!("upload failed: {e}"))?;
     let seconds = start.elapsed().as_secs_f64();
@@ -73,6 +76,7 @@ pub async fn upload(store: &Store, source: String, body: Vec<u8>, name: &str) ->
         rows_per_s: v.row_count as f64 / seconds,
         mb_per_s: bytes as f64 / 1e6 / seconds,
         peak_rss_mb: peak_rss_mb(),
+        dataset_id: d.id,
     })
 }
 

@@ -381,10 +381,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let (store, temp) = crate::bench::bench_store(&cli.global.database()?).await?;
             let name = format!("bench-{}-{}", std::process::id(), chrono::Utc::now().timestamp_millis());
             let report = crate::bench::upload(&store, source, body, &name).await;
-            if let (Ok(Some(d)), crate::store::Store::Postgres(_)) =
-                (store.list_datasets(0, 1000).await.map(|l| l.into_iter().find(|d| d.name == name)), &store)
-            {
-                store.delete_dataset(d.id).await?;
+            if let (Ok(r), crate::store::Store::Postgres(_)) = (&report, &store) {
+                store.delete_dataset(r.dataset_id).await?;
             }
             store.close().await;
             if let Some(t) = temp {

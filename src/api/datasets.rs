@@ -136,6 +136,11 @@ async fn delete(caller: Caller, state: web::Data<AppState>, path: web::Path<Stri
     }
 }
 
+/// The answer to an append; also what is stored for idempotent retries.
+fn append_json(id: i64, v: &VersionMeta) -> Value {
+    json!({ "dataset_id": id, "version": version_json(v) })
+}
+
 fn idempotency(req: &HttpRequest, scope: String, body: &[u8]) -> Result<Option<Idempotency>, ApiError> {
     let Some(key) = req.headers().get("idempotency-key") else {
         return Ok(None);
@@ -164,22 +169,15 @@ async fn append(
     let body = read_table_body(&req, payload, state.limits.max_body_bytes, &q).await?;
     let idem = idempotency(&req, format!("POST /api/v1/datasets/{id}/rows"), &body.bytes)?;
     let store = state.store.clone();
-    let answer = catalog::append(
-        &store,
-        id,
-        body.bytes,
-        body.format,
-        state.limits.clone(),
-        idem,
-        |v| json!({ "dataset_id": id, "version": version_json(v) }),
-    )
-    .await?;
+    let answer =
+        catalog::append(&store, id, body.bytes, body.format, state.limits.clone(), idem, |v| append_json(id, v))
+            .await?;
     match answer {
         Answer::Created(v) => {
             tracing::info!(dataset = id, version = v.version, rows = v.row_count, "rows appended");
             Ok(HttpResponse::Created()
                 .insert_header(("Location", format!("/api/v1/datasets/{id}/rows?version={}", v.version)))
-                .json(json!({ "dataset_id": id, "version": version_json(&v) })))
+                .json(append_json(id, &v)))
         }
         Answer::Replayed(r) => Ok(HttpResponse::build(StatusCode::from_u16(r.status as u16).unwrap_or(StatusCode::OK))
             .insert_header(("Idempotent-Replayed", "true"))
