@@ -66,6 +66,7 @@ pub fn prepare_upload(
         row_count: chunk.row_count,
         sha256: version_digest(&[&chunk.sha256]),
         source: "upload".into(),
+        lineage: None,
         chunk: Some(chunk),
     })
 }
@@ -154,6 +155,7 @@ where
             stats,
             chunk: Some(chunk),
             source: "append".into(),
+            lineage: None,
         };
         let record = idem.as_ref().map(|i| (i.scope.clone(), i.key.clone(), i.request_sha256.clone(), 201));
         match store.add_version(id, &base, v, record, &respond).await? {
@@ -236,6 +238,7 @@ where
             row_count: base.row_count,
             sha256: base.sha256.clone(),
             source: "schema".into(),
+            lineage: None,
         };
         match store.add_version(id, &base, v, None, &respond).await? {
             AppendOutcome::Created(m) => return Ok(m),

@@ -24,8 +24,10 @@ pub struct NewVersion {
     pub stats: Vec<ColumnStats>,
     pub row_count: i64,
     pub sha256: String,
-    /// `upload`, `append` or `schema`.
+    /// `upload`, `append`, `schema` or `sample`.
     pub source: String,
+    /// What produced the rows when genfab did (model, job, the model's training data).
+    pub lineage: Option<serde_json::Value>,
 }
 
 /// A stored version.
@@ -39,6 +41,7 @@ pub struct VersionMeta {
     pub created_at: DateTime<Utc>,
     pub schema: Json<Schema>,
     pub stats: Json<Vec<ColumnStats>>,
+    pub lineage: Option<Json<serde_json::Value>>,
 }
 
 /// A dataset with its latest version.
@@ -80,9 +83,11 @@ pub enum DeleteOutcome {
     NotFound,
     /// Jobs that still use the dataset.
     InUse(Vec<i64>),
+    /// Models trained on it (their lineage must keep pointing at real rows).
+    HasModels(Vec<i64>),
 }
 
-const VERSION_COLUMNS: &str = "version, row_count, n_chunks, sha256, source, created_at, schema, stats";
+const VERSION_COLUMNS: &str = "version, row_count, n_chunks, sha256, source, created_at, schema, stats, lineage";
 const DATASET_SELECT: &str =
     "SELECT d.id, d.name, d.created_at, d.updated_at, v.version AS latest_version, v.row_count \
      FROM datasets d JOIN dataset_versions v ON v.dataset_id = d.id \
@@ -104,10 +109,11 @@ impl Store {
             sqlx::query("INSERT INTO dataset_chunks (dataset_id, seq, row_count, sha256, stats, parquet, created_at) VALUES ($1, 0, $2, $3, $4, $5, $6)")
                 .bind(id).bind(chunk.row_count).bind(&chunk.sha256).bind(Json(&chunk.stats)).bind(&chunk.parquet).bind(now)
                 .execute(&mut *tx).await?;
-            let q = format!("INSERT INTO dataset_versions (dataset_id, version, n_chunks, row_count, schema, stats, sha256, source, created_at) \
-                 VALUES ($1, 1, 1, $2, $3, $4, $5, $6, $7) RETURNING {VERSION_COLUMNS}");
+            let q = format!("INSERT INTO dataset_versions (dataset_id, version, n_chunks, row_count, schema, stats, sha256, source, created_at, lineage) \
+                 VALUES ($1, 1, 1, $2, $3, $4, $5, $6, $7, $8) RETURNING {VERSION_COLUMNS}");
             let meta = sqlx::query_as::<_, VersionMeta>(&q)
                 .bind(id).bind(v.row_count).bind(Json(&v.schema)).bind(Json(&v.stats)).bind(&v.sha256).bind(&v.source).bind(now)
+                .bind(v.lineage.as_ref().map(Json))
                 .fetch_one(&mut *tx).await?;
             tx.commit().await?;
             Ok((id, meta))
@@ -161,11 +167,11 @@ impl Store {
                     .bind(dataset_id).bind(base.n_chunks).bind(chunk.row_count).bind(&chunk.sha256).bind(Json(&chunk.stats)).bind(&chunk.parquet).bind(now)
                     .execute(&mut *tx).await.map_err(|e| (Fail::Sql(e), "version"))?;
             }
-            let q = format!("INSERT INTO dataset_versions (dataset_id, version, n_chunks, row_count, schema, stats, sha256, source, created_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING {VERSION_COLUMNS}");
+            let q = format!("INSERT INTO dataset_versions (dataset_id, version, n_chunks, row_count, schema, stats, sha256, source, created_at, lineage) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING {VERSION_COLUMNS}");
             let meta = sqlx::query_as::<_, VersionMeta>(&q)
                 .bind(dataset_id).bind(version).bind(n_chunks).bind(v.row_count).bind(Json(&v.schema)).bind(Json(&v.stats))
-                .bind(&v.sha256).bind(&v.source).bind(now)
+                .bind(&v.sha256).bind(&v.source).bind(now).bind(v.lineage.as_ref().map(Json))
                 .fetch_one(&mut *tx).await.map_err(|e| (Fail::Sql(e), "version"))?;
             if let Some((scope, key, sha, status)) = &idempotency {
                 let body = respond(&meta);
@@ -195,6 +201,11 @@ impl Store {
         let q = "SELECT scope, key, request_sha256, status, response FROM idempotency WHERE scope = $1 AND key = $2";
         dispatch!(self, p => sqlx::query_as::<_, IdempotencyRecord>(q).bind(scope).bind(key).fetch_optional(p).await)
             .context("could not read the idempotency record")
+    }
+
+    pub async fn dataset_id_by_name(&self, name: &str) -> anyhow::Result<Option<i64>> {
+        dispatch!(self, p => sqlx::query_scalar("SELECT id FROM datasets WHERE name = $1").bind(name).fetch_optional(p).await)
+            .context("could not look the dataset up")
     }
 
     pub async fn get_dataset(&self, id: i64) -> anyhow::Result<Option<DatasetMeta>> {
@@ -266,6 +277,11 @@ impl Store {
                 .bind(id).fetch_all(&mut *tx).await?;
             if !users.is_empty() {
                 return Ok(DeleteOutcome::InUse(users));
+            }
+            let models: Vec<i64> = sqlx::query_scalar("SELECT id FROM models WHERE dataset_id = $1 ORDER BY id")
+                .bind(id).fetch_all(&mut *tx).await?;
+            if !models.is_empty() {
+                return Ok(DeleteOutcome::HasModels(models));
             }
             sqlx::query("UPDATE jobs SET dataset_id = NULL WHERE dataset_id = $1").bind(id).execute(&mut *tx).await?;
             sqlx::query("DELETE FROM datasets WHERE id = $1").bind(id).execute(&mut *tx).await?;

@@ -3,10 +3,14 @@
 
 mod datasets;
 mod jobs;
+mod models;
+mod schedules;
 mod tokens;
 
 pub use datasets::{AppendOutcome, DatasetMeta, DeleteOutcome, IdempotencyRecord, NewChunk, NewVersion, VersionMeta};
-pub use jobs::ClaimedJob;
+pub use jobs::{ClaimedJob, JobOutcome, JobRow, Lease, NewJob};
+pub use models::{ModelRow, NewModel, TrainedModel};
+pub use schedules::{FireRow, NewSchedule, ScheduleRow};
 pub use tokens::TokenInfo;
 
 use crate::config::DatabaseConfig;
