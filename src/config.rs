@@ -4,6 +4,7 @@
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 /// A value that must never reach a log line or a `Debug` dump.
 #[derive(Clone, PartialEq, Eq)]
@@ -99,6 +100,8 @@ pub struct Settings {
     pub data_dir: PathBuf,
     /// Worker threads for CPU-heavy work.
     pub threads: usize,
+    /// How the in-process worker runs jobs.
+    pub worker: WorkerConfig,
 }
 
 impl Settings {
@@ -114,6 +117,7 @@ impl Settings {
             demo: false,
             data_dir: PathBuf::from("data"),
             threads: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+            worker: WorkerConfig::default(),
         }
     }
 }
@@ -143,5 +147,44 @@ mod tests {
             DatabaseConfig::Postgres(_)
         ));
         assert!(DatabaseConfig::from_url(Some(&Secret::new("mysql://a/b")), dir).is_err());
+    }
+}
+
+/// How a worker runs.
+#[derive(Clone, Debug)]
+pub struct WorkerConfig {
+    /// Jobs run at once by this worker.
+    pub concurrency: usize,
+    /// How long a claim lasts without a heartbeat before another worker may take the job.
+    pub lease: Duration,
+    /// How often a running job's lease is renewed (and a cancel request noticed).
+    pub heartbeat: Duration,
+    /// How long to wait before asking again when the queue is empty.
+    pub poll: Duration,
+    /// First retry delay; it doubles with each attempt.
+    pub retry_base: Duration,
+    /// Fire due schedule slots from this worker (any number of workers may; each slot fires once).
+    pub schedules: bool,
+    /// How long running jobs get to stop (and checkpoint) at shutdown before they are released.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for WorkerConfig {
+    fn default() -> Self {
+        WorkerConfig {
+            concurrency: 1,
+            lease: Duration::from_secs(60),
+            heartbeat: Duration::from_secs(15),
+            poll: Duration::from_millis(500),
+            retry_base: Duration::from_secs(10),
+            schedules: true,
+            shutdown_grace: Duration::from_secs(20),
+        }
+    }
+}
+
+impl WorkerConfig {
+    pub fn lease_chrono(&self) -> chrono::Duration {
+        chrono::Duration::from_std(self.lease).unwrap_or(chrono::Duration::seconds(60))
     }
 }

@@ -17,7 +17,10 @@ pub struct Application {
     port: u16,
     server: Server,
     store: Store,
-    run_worker: bool,
+    /// The worker's own pool: connections the HTTP workers open belong to their runtimes, which
+    /// are gone once the server has stopped, and the worker still has jobs to release then.
+    worker_store: Option<Store>,
+    worker: crate::config::WorkerConfig,
 }
 
 /// Connects, migrates and prepares the store as `serve` and `worker` both need it.
@@ -41,6 +44,7 @@ impl Application {
             store: store.clone(),
             limits: settings.limits.clone(),
             metrics: Metrics::new()?,
+            threads: settings.threads,
         });
         let server = HttpServer::new(move || {
             App::new()
@@ -55,7 +59,11 @@ impl Application {
         .shutdown_timeout(30)
         .run();
         tracing::info!(port, store = store.backend(), "genfab listening");
-        Ok(Application { port, server, store, run_worker: settings.run_worker })
+        let worker_store = match settings.run_worker {
+            true => Some(Store::connect(&settings.database).await?),
+            false => None,
+        };
+        Ok(Application { port, server, store, worker_store, worker: settings.worker })
     }
 
     pub fn port(&self) -> u16 {
@@ -71,11 +79,14 @@ impl Application {
     /// the jobs it held back in the queue.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         let (tx, rx) = tokio::sync::watch::channel(false);
-        let worker = self.run_worker.then(|| tokio::spawn(jobs::run_worker(self.store.clone(), rx)));
+        let worker = self.worker_store.clone().map(|s| tokio::spawn(jobs::run_worker(s, self.worker.clone(), rx)));
         let served = self.server.await;
         let _ = tx.send(true);
         if let Some(w) = worker {
             w.await.context("worker task failed")??;
+        }
+        if let Some(s) = &self.worker_store {
+            s.close().await;
         }
         self.store.close().await;
         served.context("the HTTP server failed")

@@ -1,16 +1,54 @@
-//! The worker loop: claim a due job, run its handler on a blocking thread, record the outcome.
-//! Handlers per job kind arrive with the capabilities that need them (training, synthesis, ...).
+//! Workers: claim a due job, hold its lease with heartbeats, run its handler on a blocking
+//! thread, record the outcome; plus the scheduler that turns cron slots into jobs.
+//!
+//! Every worker process (the one inside `serve` and each `genfab worker`) runs the same loop
+//! against the shared store; Postgres hands each job to one worker (`FOR UPDATE SKIP LOCKED`),
+//! a lease that is not renewed (worker killed) lets another worker take the job over, and the
+//! training handler resumes from its last checkpoint.
 
-use crate::store::{ClaimedJob, Store};
-use std::time::Duration;
-use tokio::sync::watch;
+pub mod batch;
+mod context;
+mod noop;
+pub mod sample;
+pub mod scheduler;
+mod train;
 
-/// How long a claim lasts before another worker may take the job over.
-const LEASE: Duration = Duration::from_secs(60);
+pub use context::JobContext;
+pub use train::code_version;
 
-/// Runs one job's work; returns its result or an error message kept on the job.
-fn handle(job: &ClaimedJob) -> Result<serde_json::Value, String> {
-    Err(format!("this genfab has no handler for jobs of kind '{}'", job.kind))
+use crate::store::{ClaimedJob, JobOutcome, Lease, Store};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::{watch, Semaphore};
+use tokio::task::JoinSet;
+
+pub use crate::config::WorkerConfig;
+
+/// What a handler came to.
+#[derive(Debug)]
+pub enum Handled {
+    /// Record this outcome on the job.
+    Finish(JobOutcome),
+    /// The handler already recorded success in the transaction that wrote its result.
+    Recorded,
+    /// Stopped for shutdown or because the lease was lost: put back (or leave) for another worker.
+    Interrupted,
+}
+
+/// The kinds this worker can run, for error messages and the API.
+pub const KINDS: &[&str] = &["train", "sample", "noop"];
+
+fn handle(ctx: &JobContext) -> Handled {
+    match ctx.job.kind.as_str() {
+        "train" => train::run(ctx),
+        "sample" => sample::run(ctx),
+        "noop" => noop::run(ctx),
+        other => Handled::Finish(JobOutcome::Failed {
+            error: format!("this genfab has no handler for jobs of kind '{other}' (it knows {})", KINDS.join(", ")),
+            retry: false,
+        }),
+    }
 }
 
 /// What one step of the worker came to (tests drive the worker step by step).
@@ -20,49 +58,172 @@ pub enum Step {
     EmptyQueue,
 }
 
-/// Claims and runs at most one job.
-pub async fn try_execute_job(store: &Store, owner: &str) -> anyhow::Result<Step> {
-    let lease = chrono::Duration::from_std(LEASE)?;
-    let Some(job) = store.claim_job(owner, lease).await? else {
+/// Claims and runs at most one job, start to end.
+pub async fn try_execute_job(store: &Store, owner: &str, cfg: &WorkerConfig) -> anyhow::Result<Step> {
+    store.sweep_expired().await?;
+    let Some(job) = store.claim_job(owner, cfg.lease_chrono(), None).await? else {
         return Ok(Step::EmptyQueue);
     };
+    let id = job.id;
+    execute(store.clone(), job, cfg.clone(), Arc::default()).await;
+    Ok(Step::Ran(id))
+}
+
+fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
+    p.downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| p.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".into())
+}
+
+/// Runs a claimed job: heartbeats on the async side, the handler on a blocking thread.
+pub async fn execute(store: Store, job: ClaimedJob, cfg: WorkerConfig, shutdown: Arc<std::sync::atomic::AtomicBool>) {
+    let started = Instant::now();
     tracing::info!(job = job.id, kind = %job.kind, attempt = job.attempts, "job claimed");
-    let j = job.clone();
-    let outcome = tokio::task::spawn_blocking(move || handle(&j))
-        .await
-        .unwrap_or_else(|e| Err(format!("the job's handler panicked: {e}")));
-    if let Err(e) = &outcome {
-        tracing::warn!(job = job.id, error = %e, "job failed");
+    let ctx = Arc::new(JobContext::new(store.clone(), job.clone(), cfg.lease_chrono(), shutdown));
+    let beat = {
+        let (ctx, every) = (ctx.clone(), cfg.heartbeat);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                match ctx.store.heartbeat(&ctx.job, ctx.lease).await {
+                    Ok(lease) => ctx.note(lease),
+                    Err(e) => tracing::warn!(job = ctx.job.id, error = %format!("{e:#}"), "heartbeat failed"),
+                }
+            }
+        })
+    };
+    let c = ctx.clone();
+    let handled = tokio::task::spawn_blocking(move || {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| handle(&c))).unwrap_or_else(|p| {
+            Handled::Finish(JobOutcome::Failed {
+                error: format!("the job's handler panicked: {}", panic_message(&*p)),
+                retry: false,
+            })
+        })
+    })
+    .await
+    .unwrap_or_else(|e| {
+        Handled::Finish(JobOutcome::Failed { error: format!("the job's task failed: {e}"), retry: false })
+    });
+    beat.abort();
+    match handled {
+        Handled::Finish(outcome) => {
+            if let JobOutcome::Failed { error, .. } = &outcome {
+                tracing::warn!(job = job.id, error = %error, "job failed");
+            }
+            // the outcome must reach the store: retry through a database restart
+            for attempt in 0..30 {
+                match store.finish_job(&job, &outcome, cfg.retry_base).await {
+                    Ok(true) => break,
+                    Ok(false) => {
+                        tracing::warn!(job = job.id, "lease lost before the job ended; its outcome is dropped");
+                        break;
+                    }
+                    Err(e) => {
+                        tracing::warn!(job = job.id, attempt, error = %format!("{e:#}"), "could not record the outcome; retrying");
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    }
+                }
+            }
+        }
+        Handled::Recorded => {}
+        Handled::Interrupted => {
+            if !ctx.lost.load(Ordering::SeqCst) {
+                if let Err(e) = store.release_job(&job).await {
+                    tracing::warn!(job = job.id, error = %format!("{e:#}"), "could not release the job; its lease will expire");
+                }
+            }
+        }
     }
-    store.finish_job(&job, outcome).await?;
-    Ok(Step::Ran(job.id))
+    tracing::info!(job = job.id, seconds = started.elapsed().as_secs_f64(), "job ended");
 }
 
 /// A name for this worker process, unique enough across machines.
 pub fn worker_name() -> String {
-    let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "genfab".into());
-    format!("{host}:{}", std::process::id())
+    let host = std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/etc/hostname").ok().map(|h| h.trim().to_string()))
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "genfab".into());
+    let mut b = [0u8; 4];
+    let _ = getrandom::fill(&mut b);
+    format!("{host}:{}:{}", std::process::id(), hex::encode(b))
 }
 
-/// Polls for jobs until `shutdown` turns true, then puts claimed jobs back in the queue.
-pub async fn run_worker(store: Store, mut shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
+/// Claims and runs jobs (at most `concurrency` at once) and fires schedule slots until
+/// `shutdown` turns true; then asks running jobs to stop, waits for them, and releases the rest.
+pub async fn run_worker(store: Store, cfg: WorkerConfig, mut shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
     let owner = worker_name();
-    tracing::info!(worker = %owner, "worker started");
+    tracing::info!(worker = %owner, concurrency = cfg.concurrency, "worker started");
+    let slots = Arc::new(Semaphore::new(cfg.concurrency.max(1)));
+    let stopping = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut running = JoinSet::new();
+    let mut last_tick = Instant::now() - Duration::from_secs(3600);
+    let mut last_sweep = Instant::now() - Duration::from_secs(3600);
     loop {
         if *shutdown.borrow() {
             break;
         }
-        match try_execute_job(&store, &owner).await {
-            Ok(Step::Ran(_)) => continue,
-            Ok(Step::EmptyQueue) => {}
-            Err(e) => tracing::error!(error = %format!("{e:#}"), "worker step failed"),
+        while running.try_join_next().is_some() {}
+        if cfg.schedules && last_tick.elapsed() >= Duration::from_secs(1) {
+            last_tick = Instant::now();
+            if let Err(e) = scheduler::tick(&store).await {
+                tracing::error!(error = %format!("{e:#}"), "schedule tick failed");
+            }
+        }
+        if last_sweep.elapsed() >= cfg.heartbeat.min(Duration::from_secs(5)) {
+            last_sweep = Instant::now();
+            if let Err(e) = store.sweep_expired().await {
+                tracing::error!(error = %format!("{e:#}"), "sweeping expired jobs failed");
+            }
+        }
+        let permit = tokio::select! {
+            p = slots.clone().acquire_owned() => p?,
+            _ = shutdown.changed() => continue,
+        };
+        match store.claim_job(&owner, cfg.lease_chrono(), None).await {
+            Ok(Some(job)) => {
+                let (store, cfg, stopping) = (store.clone(), cfg.clone(), stopping.clone());
+                running.spawn(async move {
+                    execute(store, job, cfg, stopping).await;
+                    drop(permit);
+                });
+                continue;
+            }
+            Ok(None) => drop(permit),
+            Err(e) => {
+                drop(permit);
+                tracing::error!(error = %format!("{e:#}"), "claiming a job failed (is the database up?)");
+            }
         }
         tokio::select! {
-            _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+            _ = tokio::time::sleep(cfg.poll) => {}
             _ = shutdown.changed() => {}
         }
+    }
+    stopping.store(true, Ordering::SeqCst);
+    let waited = tokio::time::timeout(cfg.shutdown_grace, async { while running.join_next().await.is_some() {} }).await;
+    if waited.is_err() {
+        tracing::warn!(worker = %owner, "jobs still running after the shutdown grace; releasing them");
     }
     let released = store.release_jobs(&owner).await?;
     tracing::info!(worker = %owner, released, "worker stopped");
     Ok(())
+}
+
+impl JobContext {
+    /// Applies what a heartbeat or progress report learned.
+    pub(crate) fn note(&self, lease: Lease) {
+        match lease {
+            Lease::Held { cancel_requested } => {
+                if cancel_requested {
+                    self.cancel.store(true, Ordering::SeqCst);
+                }
+            }
+            Lease::Lost => self.lost.store(true, Ordering::SeqCst),
+        }
+    }
 }
