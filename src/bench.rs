@@ -95,6 +95,118 @@ pub async fn bench_store(database: &DatabaseConfig) -> anyhow::Result<(Store, Op
     Ok((store, temp))
 }
 
+/// Closes a bench store and removes its temporary SQLite file.
+pub async fn close_store(store: Store, temp: Option<std::path::PathBuf>) {
+    store.close().await;
+    if let Some(t) = temp {
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", t.display()));
+        }
+    }
+}
+
+/// What `genfab bench queue` measured.
+#[derive(Debug, serde::Serialize)]
+pub struct QueueReport {
+    pub backend: &'static str,
+    pub jobs: usize,
+    pub workers: usize,
+    pub enqueue_per_s: f64,
+    pub seconds: f64,
+    pub jobs_per_s: f64,
+    pub claim_ms_p50: f64,
+    pub claim_ms_p95: f64,
+    pub claim_ms_p99: f64,
+    pub claims_by_worker: Vec<usize>,
+    pub all_ran_once: bool,
+}
+
+fn percentile(sorted: &[f64], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    sorted[((sorted.len() - 1) as f64 * q).round() as usize]
+}
+
+/// Empty (`noop`) jobs through the real claim-execute-finish path with `workers` worker loops,
+/// each on its own connection pool. Refuses a store whose queue is not empty.
+pub async fn queue(store: &Store, config: &DatabaseConfig, n: usize, workers: usize) -> anyhow::Result<QueueReport> {
+    anyhow::ensure!(n > 0 && workers > 0, "--jobs and --workers must be at least 1");
+    let busy: i64 =
+        store.job_counts().await?.iter().filter(|(s, _)| s == "queued" || s == "running").map(|(_, c)| c).sum();
+    anyhow::ensure!(busy == 0, "{busy} jobs are queued or running; run the queue bench on a scratch database");
+    let t0 = Instant::now();
+    let mut ids = Vec::with_capacity(n);
+    for _ in 0..n {
+        ids.push(store.enqueue(&crate::store::NewJob::new("noop", serde_json::json!({}))).await?);
+    }
+    let enqueue_s = t0.elapsed().as_secs_f64();
+    let cfg = crate::config::WorkerConfig { poll: std::time::Duration::from_millis(1), ..Default::default() };
+    let start = Instant::now();
+    let mut tasks = vec![];
+    for _ in 0..workers {
+        let s = match config {
+            DatabaseConfig::Postgres(_) => Store::connect(config).await?,
+            DatabaseConfig::Sqlite(_) => store.clone(),
+        };
+        let cfg = cfg.clone();
+        tasks.push(tokio::spawn(async move {
+            let owner = crate::jobs::worker_name();
+            let mut latencies = vec![];
+            let flag = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let mut empty = 0;
+            loop {
+                let c0 = Instant::now();
+                let job = s.claim_job(&owner, cfg.lease_chrono(), None).await?;
+                latencies.push(c0.elapsed().as_secs_f64() * 1e3);
+                match job {
+                    Some(j) => {
+                        empty = 0;
+                        crate::jobs::execute(s.clone(), j, cfg.clone(), flag.clone()).await
+                    }
+                    None => {
+                        empty += 1;
+                        if empty > 3 {
+                            break;
+                        }
+                        tokio::time::sleep(cfg.poll).await;
+                    }
+                }
+            }
+            latencies.truncate(latencies.len().saturating_sub(4));
+            Ok::<Vec<f64>, anyhow::Error>(latencies)
+        }));
+    }
+    let mut all = vec![];
+    let mut by_worker = vec![];
+    for t in tasks {
+        let l = t.await??;
+        by_worker.push(l.len());
+        all.extend(l);
+    }
+    let seconds = start.elapsed().as_secs_f64();
+    all.sort_by(|a, b| a.total_cmp(b));
+    let mut once = true;
+    for id in &ids {
+        let j = store.get_job(*id).await?.ok_or_else(|| anyhow::anyhow!("job {id} vanished"))?;
+        once &= j.status == "succeeded" && j.attempts == 1;
+    }
+    store.delete_jobs(&ids).await?;
+    Ok(QueueReport {
+        backend: store.backend(),
+        jobs: n,
+        workers,
+        enqueue_per_s: n as f64 / enqueue_s,
+        seconds,
+        jobs_per_s: n as f64 / seconds,
+        claim_ms_p50: percentile(&all, 0.5),
+        claim_ms_p95: percentile(&all, 0.95),
+        claim_ms_p99: percentile(&all, 0.99),
+        claims_by_worker: by_worker,
+        all_ran_once: once,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -50,6 +50,11 @@ pub enum Command {
     Train(TrainArgs),
     /// Sample rows from a model file into a CSV/Parquet/JSON file (offline).
     Sample(SampleArgs),
+    /// Run a schedule's template now, for plants that drive batches from their own scheduler.
+    Batch {
+        #[command(subcommand)]
+        command: BatchCommand,
+    },
     /// Measure throughput (prints one JSON line per measurement).
     Bench {
         #[command(subcommand)]
@@ -130,7 +135,30 @@ pub struct SampleArgs {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum BatchCommand {
+    /// Queue one slot of SCHEDULE (its id or name) now, run its jobs here, exit 0 if all succeed.
+    Run {
+        /// The schedule's id or name.
+        schedule: String,
+        /// Only queue the jobs (workers run them); print their ids and exit.
+        #[arg(long)]
+        no_wait: bool,
+        #[command(flatten)]
+        jobs: JobArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 pub enum BenchCommand {
+    /// Empty jobs through the queue: jobs per second and claim latency with N workers.
+    Queue {
+        /// Empty jobs to run.
+        #[arg(long, default_value_t = 2000)]
+        jobs: usize,
+        /// Worker loops, each with its own connection pool (as separate processes would have).
+        #[arg(long, default_value_t = 1)]
+        workers: usize,
+    },
     /// Train and decode on the reference shape of the PyTorch peer (shared/bench/torch_vae.py).
     Vae {
         /// Rows of the synthetic table.
@@ -194,6 +222,52 @@ pub struct ServeArgs {
     /// Threads for CPU-heavy work (default: all cores).
     #[arg(long, env = "GENFAB_THREADS")]
     pub threads: Option<usize>,
+    #[command(flatten)]
+    pub jobs: JobArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct JobArgs {
+    /// Jobs this process runs at once.
+    #[arg(long, env = "GENFAB_CONCURRENCY", default_value_t = 1)]
+    pub concurrency: usize,
+    /// Seconds a claimed job stays leased without a heartbeat; after that another worker takes it over.
+    #[arg(long, env = "GENFAB_JOB_LEASE_SECONDS", default_value_t = 60.0)]
+    pub lease_seconds: f64,
+    /// Seconds between heartbeats of a running job (keep well below the lease).
+    #[arg(long, env = "GENFAB_JOB_HEARTBEAT_SECONDS", default_value_t = 15.0)]
+    pub heartbeat_seconds: f64,
+    /// Seconds before the first retry of a failed job; each further retry waits twice as long.
+    #[arg(long, env = "GENFAB_JOB_RETRY_SECONDS", default_value_t = 10.0)]
+    pub retry_seconds: f64,
+    /// Seconds between polls of an empty queue.
+    #[arg(long, env = "GENFAB_JOB_POLL_SECONDS", default_value_t = 0.5)]
+    pub poll_seconds: f64,
+    /// Do not fire schedules from this process (some other process does).
+    #[arg(long, env = "GENFAB_NO_SCHEDULES")]
+    pub no_schedules: bool,
+}
+
+fn seconds(what: &str, s: f64) -> anyhow::Result<std::time::Duration> {
+    anyhow::ensure!(s.is_finite() && s > 0.0 && s < 1e7, "--{what} must be a positive number of seconds");
+    Ok(std::time::Duration::from_secs_f64(s))
+}
+
+impl JobArgs {
+    pub fn config(&self) -> anyhow::Result<crate::config::WorkerConfig> {
+        anyhow::ensure!((1..=256).contains(&self.concurrency), "--concurrency must be from 1 to 256");
+        let c = crate::config::WorkerConfig {
+            concurrency: self.concurrency,
+            lease: seconds("lease-seconds", self.lease_seconds)?,
+            heartbeat: seconds("heartbeat-seconds", self.heartbeat_seconds)?,
+            retry_base: seconds("retry-seconds", self.retry_seconds)?,
+            poll: seconds("poll-seconds", self.poll_seconds)?,
+            schedules: !self.no_schedules,
+            ..Default::default()
+        };
+        anyhow::ensure!(c.heartbeat < c.lease, "--heartbeat-seconds must be below --lease-seconds");
+        Ok(c)
+    }
 }
 
 #[derive(Debug, Args)]
@@ -214,6 +288,8 @@ pub struct WorkerArgs {
     /// Threads for CPU-heavy work (default: all cores).
     #[arg(long, env = "GENFAB_THREADS")]
     pub threads: Option<usize>,
+    #[command(flatten)]
+    pub jobs: JobArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -255,6 +331,7 @@ impl ServeArgs {
         if let Some(t) = self.threads {
             s.threads = t.max(1);
         }
+        s.worker = self.jobs.config()?;
         Ok(s)
     }
 }
@@ -285,7 +362,31 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 shutdown_signal().await;
                 let _ = tx.send(true);
             });
-            crate::jobs::run_worker(store, rx).await
+            let cfg = args.jobs.config()?;
+            if matches!(store, crate::store::Store::Sqlite(_)) {
+                tracing::warn!(
+                    "a worker on the SQLite store: run one worker per SQLite file (use Postgres to scale out)"
+                );
+            }
+            crate::jobs::run_worker(store, cfg, rx).await
+        }
+        Command::Batch { command: BatchCommand::Run { schedule, no_wait, jobs } } => {
+            let settings = Settings::for_database(cli.global.database()?, cli.global.state_dir.clone());
+            let store = crate::startup::prepare_store(&settings).await?;
+            let cfg = jobs.config()?;
+            let ok = crate::jobs::batch::run(&store, schedule, *no_wait, &cfg).await;
+            store.close().await;
+            if !ok? {
+                anyhow::bail!("some jobs of schedule '{schedule}' did not succeed");
+            }
+            Ok(())
+        }
+        Command::Bench { command: BenchCommand::Queue { jobs, workers } } => {
+            let (store, temp) = crate::bench::bench_store(&cli.global.database()?).await?;
+            let report = crate::bench::queue(&store, &cli.global.database()?, *jobs, *workers).await;
+            crate::bench::close_store(store, temp).await;
+            println!("{}", serde_json::to_string(&report?)?);
+            Ok(())
         }
         Command::Migrate => {
             let settings = Settings::for_database(cli.global.database()?, cli.global.state_dir.clone());
@@ -384,12 +485,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             if let (Ok(r), crate::store::Store::Postgres(_)) = (&report, &store) {
                 store.delete_dataset(r.dataset_id).await?;
             }
-            store.close().await;
-            if let Some(t) = temp {
-                for suffix in ["", "-wal", "-shm"] {
-                    let _ = std::fs::remove_file(format!("{}{suffix}", t.display()));
-                }
-            }
+            crate::bench::close_store(store, temp).await;
             println!("{}", serde_json::to_string(&report?)?);
             Ok(())
         }

@@ -27,6 +27,7 @@ fn version_json(v: &VersionMeta) -> Value {
         "row_count": v.row_count,
         "sha256": v.sha256,
         "source": v.source,
+        "lineage": v.lineage.as_ref().map(|l| &l.0),
         "created_at": v.created_at,
     })
 }
@@ -130,6 +131,9 @@ async fn delete(caller: Caller, state: web::Data<AppState>, path: web::Path<Stri
     match state.store.delete_dataset(id).await? {
         DeleteOutcome::Deleted => Ok(HttpResponse::NoContent().finish()),
         DeleteOutcome::NotFound => Err(ApiError::not_found(format!("dataset {id} does not exist"))),
+        DeleteOutcome::HasModels(models) => Err(ApiError::conflict(format!(
+            "dataset {id} has models trained on it ({models:?}); their lineage points at its rows, so it is kept"
+        ))),
         DeleteOutcome::InUse(jobs) => Err(ApiError::conflict(format!(
             "dataset {id} is used by queued or running jobs {jobs:?}; cancel them or wait for them to finish"
         ))),

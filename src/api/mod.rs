@@ -6,8 +6,11 @@ pub mod caller;
 mod datasets;
 pub mod error;
 mod health;
+mod jobs;
 pub mod metrics;
+mod models;
 mod pagination;
+mod schedules;
 mod tokens;
 
 use crate::config::Limits;
@@ -20,6 +23,8 @@ pub struct AppState {
     pub store: Store,
     pub limits: Limits,
     pub metrics: metrics::Metrics,
+    /// Default training threads for a spec that does not say (`--threads`).
+    pub threads: usize,
 }
 
 async fn not_found() -> Result<actix_web::HttpResponse, ApiError> {
@@ -35,6 +40,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             web::scope("/api/v1")
                 .configure(datasets::routes)
                 .configure(tokens::routes)
+                .configure(jobs::routes)
+                .configure(models::routes)
+                .configure(schedules::routes)
                 .default_service(web::to(not_found)),
         );
 }
