@@ -21,6 +21,8 @@ fn help_explains_every_command() {
         vec!["worker", "--help"],
         vec!["token", "create", "--help"],
         vec!["bench", "upload", "--help"],
+        vec!["bench", "queue", "--help"],
+        vec!["batch", "run", "--help"],
     ] {
         let out = genfab().args(&args).output().unwrap();
         assert!(out.status.success(), "{args:?}");
@@ -68,6 +70,37 @@ fn migrate_and_token_create_on_sqlite() {
     let out = genfab().env("DATABASE_URL", "mysql://x/y").arg("migrate").output().unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("postgres://"));
+}
+
+#[test]
+fn batch_run_fires_a_schedule_and_runs_its_jobs() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = genfab().arg("--state-dir").arg(dir.path()).arg("migrate").output().unwrap();
+    assert!(out.status.success());
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let db = genfab::config::DatabaseConfig::Sqlite(dir.path().join("genfab.db"));
+    rt.block_on(async {
+        let store = genfab::store::Store::connect(&db).await.unwrap();
+        let s = genfab::store::NewSchedule {
+            name: "night shift".into(),
+            cron: "0 2 * * *".into(),
+            timezone: "UTC".into(),
+            template: serde_json::json!({"steps": [{"kind": "noop"}, {"kind": "noop", "sleep_ms": 10}]}),
+            grace_seconds: 3600,
+            next_fire_at: chrono::Utc::now() + chrono::Duration::hours(1),
+        };
+        store.create_schedule(&s).await.unwrap().unwrap();
+        store.close().await;
+    });
+    let out = genfab().arg("--state-dir").arg(dir.path()).args(["batch", "run", "night shift"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let lines: Vec<serde_json::Value> =
+        String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 2);
+    assert!(lines.iter().all(|l| l["status"] == "succeeded"), "{lines:?}");
+    let out = genfab().arg("--state-dir").arg(dir.path()).args(["batch", "run", "day shift"]).output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no schedule has the id or name 'day shift'"));
 }
 
 #[test]

@@ -77,6 +77,31 @@ pub async fn test_settings(backend: Backend) -> (Settings, std::sync::Arc<tempfi
     (s, dir)
 }
 
+/// Settings with the in-process worker on and tuned for tests (fast polls, short leases).
+pub async fn worker_settings(backend: Backend) -> (Settings, std::sync::Arc<tempfile::TempDir>) {
+    let (mut s, dir) = test_settings(backend).await;
+    s.run_worker = true;
+    s.worker = fast_worker();
+    (s, dir)
+}
+
+/// A worker configuration for tests: 50 ms polls, 5 s leases, 1 s heartbeats, 50 ms retry base.
+pub fn fast_worker() -> genfab::config::WorkerConfig {
+    genfab::config::WorkerConfig {
+        poll: std::time::Duration::from_millis(50),
+        lease: std::time::Duration::from_secs(5),
+        heartbeat: std::time::Duration::from_secs(1),
+        retry_base: std::time::Duration::from_millis(50),
+        ..Default::default()
+    }
+}
+
+/// The application with its in-process worker running.
+pub async fn spawn_worker_app(backend: Backend) -> TestApp {
+    let (settings, dir) = worker_settings(backend).await;
+    spawn_with(settings, dir).await
+}
+
 pub async fn spawn_app(backend: Backend) -> TestApp {
     let (settings, dir) = test_settings(backend).await;
     spawn_with(settings, dir).await
@@ -160,6 +185,54 @@ impl TestApp {
     pub async fn get_text(&self, path: &str) -> (u16, String) {
         let r = self.client.get(self.url(path)).bearer_auth(&self.admin).send().await.expect("request sent");
         (r.status().as_u16(), r.text().await.expect("body"))
+    }
+
+    /// A store handle on the app's database (for checks the API does not show).
+    pub async fn store(&self) -> genfab::store::Store {
+        genfab::store::Store::connect(&self.settings.database).await.expect("store connects")
+    }
+
+    pub async fn post_json(&self, path: &str, body: &serde_json::Value) -> reqwest::Response {
+        self.post_json_as(path, body, &self.admin).await
+    }
+
+    pub async fn post_json_as(&self, path: &str, body: &serde_json::Value, token: &str) -> reqwest::Response {
+        self.client.post(self.url(path)).bearer_auth(token).json(body).send().await.expect("request sent")
+    }
+
+    /// Polls `GET path` until `done(json)` holds; panics with the last answer after `secs`.
+    pub async fn wait_until(
+        &self,
+        path: &str,
+        secs: u64,
+        done: impl Fn(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
+        let end = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+        loop {
+            let (status, v) = self.get_json(path).await;
+            assert_eq!(status, 200, "GET {path}: {v}");
+            if done(&v) {
+                return v;
+            }
+            assert!(std::time::Instant::now() < end, "GET {path} did not reach the expected state in {secs} s: {v}");
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Waits for a job to end and returns it.
+    pub async fn wait_job(&self, id: i64, secs: u64) -> serde_json::Value {
+        self.wait_until(&format!("/api/v1/jobs/{id}"), secs, |j| {
+            matches!(j["status"].as_str(), Some("succeeded" | "failed" | "cancelled"))
+        })
+        .await
+    }
+
+    /// Uploads a bundled file as a dataset and returns its id.
+    pub async fn dataset(&self, name: &str, rel: &str) -> i64 {
+        let r = self.upload(name, "text/csv", data_file(rel)).await;
+        assert_eq!(r.status().as_u16(), 201, "upload of {rel}");
+        let v: serde_json::Value = r.json().await.expect("json");
+        v["id"].as_i64().expect("dataset id")
     }
 
     /// A token of `role`, created through the API.

@@ -5,4 +5,8 @@ mod helpers;
 mod access;
 mod datasets;
 mod datasets_bad_input;
+mod faults;
+mod jobs;
 mod lifecycle;
+mod models;
+mod schedules;
