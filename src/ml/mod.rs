@@ -10,6 +10,7 @@ pub mod gmm;
 pub mod layers;
 pub mod loss;
 pub mod params;
+pub mod quality;
 pub mod real;
 pub mod table;
 pub mod train;
@@ -24,4 +25,6 @@ pub use fitted::{FittedVae, RowScores};
 pub use format::ModelMetadata;
 pub use params::{CheckedVaeParams, ContinuousEncoding, KlSchedule, VaeParams};
 pub use table::{Bounds, Column, ColumnData, ColumnKind, Table};
-pub use train::{fit, fit_resume, Checkpoint, Control, EpochMetrics, NoObserver, Observer, StopReason, TrainSummary};
+pub use train::{
+    fit, fit_resume, split_rows, Checkpoint, Control, EpochMetrics, NoObserver, Observer, StopReason, TrainSummary,
+};
