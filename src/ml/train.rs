@@ -155,6 +155,22 @@ fn run_key(params: &CheckedVaeParams, n_rows: usize, spec: &NetSpec) -> String {
     )
 }
 
+/// The rows a run trains on and the rows it holds out for validation (never trained on), in
+/// the order training uses them; the same for the same row count, seed and fraction.
+pub fn split_rows(n: usize, params: &crate::ml::VaeParams) -> (Vec<usize>, Vec<usize>) {
+    let mut perm: Vec<usize> = (0..n).collect();
+    let mut rng = ChaCha8Rng::seed_from_u64(params.seed);
+    rng.set_stream(STREAM_SPLIT);
+    perm.shuffle(&mut rng);
+    let n_val = if params.val_fraction > 0.0 && n >= 2 {
+        ((n as f64 * params.val_fraction).round() as usize).clamp(1, n - 1)
+    } else {
+        0
+    };
+    let train = perm.split_off(n_val);
+    (train, perm)
+}
+
 /// Trains a VAE on `table`.
 pub fn fit(params: &CheckedVaeParams, table: &Table, observer: &mut dyn Observer) -> Result<FittedVae, VaeError> {
     Run::new(params, table)?.train(observer, None)
@@ -190,16 +206,8 @@ impl<'a> Run<'a> {
         let x: Array2<f32> = transform.encode(table)?;
         let c: Option<Array2<f32>> = transform.encode_conditions(table)?;
         let n = table.n_rows();
-        let mut perm: Vec<usize> = (0..n).collect();
-        let mut rng = ChaCha8Rng::seed_from_u64(params.seed);
-        rng.set_stream(STREAM_SPLIT);
-        perm.shuffle(&mut rng);
-        let n_val = if params.val_fraction > 0.0 {
-            ((n as f64 * params.val_fraction).round() as usize).clamp(1, n - 1)
-        } else {
-            0
-        };
-        let (vi, ti) = perm.split_at(n_val);
+        let (ti, vi) = split_rows(n, params.params());
+        let (ti, vi) = (&ti[..], &vi[..]);
         let spec =
             NetSpec::new(transform.n_x, transform.n_cond, params.latent, &params.hidden, transform.heads.gauss.len());
         Ok(Run {
