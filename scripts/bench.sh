@@ -2,6 +2,8 @@
 # Side-by-side measurements for the issue notes; prints one JSON line per run.
 #   bash scripts/bench.sh vae      # genfab bench vae vs the PyTorch peer (needs a venv with torch at $PEERS)
 #   bash scripts/bench.sh upload   # upload throughput on SQLite and Postgres (needs $PG, a Postgres server URL)
+#   bash scripts/bench.sh queue    # empty jobs through the queue on Postgres with 1 and 3 workers
+#   bash scripts/bench.sh synth    # genfab synth vs SDV's TVAE, both judged by synth_quality.py
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PEERS=${PEERS:-/tmp/peers}
@@ -32,5 +34,28 @@ case "${1:-all}" in
       "$G" --state-dir "$state" bench upload --rows 1000000 --columns 20
     done
     rm -rf "$big" "$state"
+    ;;&
+  queue|all)
+    psql "$PG/postgres" -qc "DROP DATABASE IF EXISTS genfab_queue_bench" -c "CREATE DATABASE genfab_queue_bench" >&2
+    for w in 1 3; do
+      DATABASE_URL="$PG/genfab_queue_bench" "$G" bench queue --jobs 2000 --workers "$w"
+    done
+    ;;&
+  synth|all)
+    out=$(mktemp -d)
+    python3 scripts/steel_fault.py "$out/steel.csv"
+    # label: fault (steel), Machine failure (ai4i; ids dropped), the pass/fail column of SECOM
+    for spec in "steel.csv:fault:" "ai4i.csv:Machine failure:UDI,Product ID"; do
+      IFS=: read -r file label drop <<<"$spec"
+      [ "$file" = ai4i.csv ] && cp data/ai4i2020/ai4i2020.csv "$out/ai4i.csv"
+      "$PEERS/bin/python" "$SHARED/bench/sdv_tvae.py" "$out/$file" "$out/tvae-$file" --epochs 300 --drop "$drop"
+      "$G" synth "$out/$file" --label "$label" --like-real --epochs 300 --threads 2 --out "$out/genfab-$file" --report "$out/genfab-$file.report.json"
+      for who in tvae genfab; do
+        echo "{\"judge\": \"$who\", \"data\": \"$file\"}"
+        "$PEERS/bin/python" "$SHARED/bench/synth_quality.py" "$out/$file" "$out/$who-$file" --label "$label" --drop "$drop"
+      done
+      python3 -c "import json,sys; r=json.load(open(sys.argv[1])); print(json.dumps({'genfab_own_report': sys.argv[2], 'quality': r['quality'], 'detection': r['detection'], 'privacy': r['privacy']['passed'], 'exact_copies': r['privacy']['measures']['exact_copies']}))" "$out/genfab-$file.report.json" "$file"
+    done
+    rm -rf "$out"
     ;;
 esac

@@ -50,6 +50,8 @@ pub enum Command {
     Train(TrainArgs),
     /// Sample rows from a model file into a CSV/Parquet/JSON file (offline).
     Sample(SampleArgs),
+    /// Generate synthetic rows per class from a file, with a quality and privacy report (offline).
+    Synth(SynthArgs),
     /// Run a schedule's template now, for plants that drive batches from their own scheduler.
     Batch {
         #[command(subcommand)]
@@ -108,6 +110,68 @@ pub struct TrainArgs {
     /// Print one JSON summary at the end instead of progress.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SynthArgs {
+    /// The real table (.csv, .parquet, .json).
+    pub data: PathBuf,
+    /// The class column (categorical or boolean) to condition on and balance.
+    #[arg(long)]
+    pub label: String,
+    /// CLASS=N rows to generate (repeat); or use --to-majority or --total.
+    #[arg(long)]
+    pub count: Vec<String>,
+    /// Generate every class up to the most frequent one's count.
+    #[arg(long)]
+    pub to_majority: bool,
+    /// Generate this many rows in all, split evenly over the classes.
+    #[arg(long)]
+    pub total: Option<usize>,
+    /// Generate as many rows of each class as the real table has.
+    #[arg(long)]
+    pub like_real: bool,
+    /// Maximum epochs (early stopping on validation loss with patience 20).
+    #[arg(long, default_value_t = 300)]
+    pub epochs: usize,
+    /// Seed of the split, training and sampling.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Training threads.
+    #[arg(long, default_value_t = 2)]
+    pub threads: usize,
+    /// Where to write the synthetic rows (.csv, .parquet, .json).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Where to write the quality and privacy report (JSON).
+    #[arg(long)]
+    pub report: Option<PathBuf>,
+}
+
+impl SynthArgs {
+    pub fn balance(&self) -> anyhow::Result<crate::synth::Balance> {
+        use crate::synth::Balance;
+        let given = usize::from(!self.count.is_empty())
+            + usize::from(self.to_majority)
+            + usize::from(self.total.is_some())
+            + usize::from(self.like_real);
+        anyhow::ensure!(given == 1, "give exactly one of --count CLASS=N, --to-majority, --total N, --like-real");
+        if self.like_real {
+            return Ok(Balance::LikeReal);
+        }
+        if self.to_majority {
+            return Ok(Balance::ToMajority);
+        }
+        if let Some(n) = self.total {
+            return Ok(Balance::Total(n));
+        }
+        let mut counts = std::collections::BTreeMap::new();
+        for (class, n) in crate::offline::parse_conditions(&self.count)? {
+            let n: usize = n.parse().map_err(|_| anyhow::anyhow!("--count {class}={n}: N must be a whole number"))?;
+            counts.insert(class, n);
+        }
+        Ok(Balance::Counts(counts))
+    }
 }
 
 #[derive(Debug, Args)]
@@ -369,6 +433,18 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 );
             }
             crate::jobs::run_worker(store, cfg, rx).await
+        }
+        Command::Synth(a) => {
+            let balance = a.balance()?;
+            let (data, label, seed, out, report) =
+                (a.data.clone(), a.label.clone(), a.seed, a.out.clone(), a.report.clone());
+            let (epochs, threads) = (a.epochs, a.threads);
+            let summary = tokio::task::spawn_blocking(move || {
+                crate::offline::synth(&data, &label, balance, epochs, threads, seed, &out, report.as_deref(), true)
+            })
+            .await??;
+            println!("{}", serde_json::to_string(&summary)?);
+            Ok(())
         }
         Command::Batch { command: BatchCommand::Run { schedule, no_wait, jobs } } => {
             let settings = Settings::for_database(cli.global.database()?, cli.global.state_dir.clone());

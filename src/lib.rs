@@ -16,5 +16,6 @@ pub mod ml;
 pub mod offline;
 pub mod startup;
 pub mod store;
+pub mod synth;
 pub mod telemetry;
 pub mod web;

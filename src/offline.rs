@@ -29,6 +29,18 @@ pub fn read_file(
     Ok((df, schema, sha))
 }
 
+/// Columns a file holds as integers before inference (0/1 flags become booleans inside genfab).
+fn integer_columns(path: &Path) -> anyhow::Result<Vec<String>> {
+    let name = path.display().to_string();
+    let format = match Format::from_file_name(&name) {
+        Some(Format::Csv(_)) | None => Format::Csv(CsvOptions { separator: None, header: None }),
+        Some(f) => f,
+    };
+    let bytes = std::fs::read(path).with_context(|| format!("could not read {name}"))?;
+    let raw = ingest::read_table(&bytes, &format, &Limits::default()).map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
+    Ok(raw.columns().iter().filter(|c| c.dtype().is_integer()).map(|c| c.name().to_string()).collect())
+}
+
 /// Writes a frame as CSV or Parquet, by the file's extension.
 pub fn write_file(path: &Path, df: &mut polars::prelude::DataFrame) -> anyhow::Result<()> {
     let name = path.display().to_string();
@@ -158,4 +170,89 @@ pub fn sample(
     let mut df = bridge::from_ml_table(&table)?;
     write_file(out, &mut df)?;
     Ok(df.height())
+}
+
+/// What `genfab synth` did.
+#[derive(Debug, Serialize)]
+pub struct SynthSummary {
+    pub rows_real: usize,
+    pub rows_synthetic: usize,
+    pub plan: std::collections::BTreeMap<String, usize>,
+    pub epochs_run: usize,
+    pub fit_s: f64,
+    pub sample_s: f64,
+    pub report_s: f64,
+    pub quality: f64,
+    pub detection: f64,
+    pub privacy_check: &'static str,
+    pub out: String,
+}
+
+/// Synthetic rows per class from a file, offline: trains the default conditional VAE (or the
+/// given parameters), generates the plan, writes the rows and the quality and privacy report.
+#[allow(clippy::too_many_arguments)]
+pub fn synth(
+    data: &Path,
+    label: &str,
+    balance: crate::synth::Balance,
+    epochs: usize,
+    threads: usize,
+    seed: u64,
+    out: &Path,
+    report_out: Option<&Path>,
+    quiet: bool,
+) -> anyhow::Result<SynthSummary> {
+    let (df, schema, sha) = read_file(data, None)?;
+    let table = bridge::to_ml_table(&df, &schema).map_err(|e| anyhow::anyhow!("{}: {e}", data.display()))?;
+    let classes = crate::synth::class_counts(&table, label).map_err(anyhow::Error::msg)?;
+    let plan = crate::synth::plan(&classes, &balance, Limits::default().max_rows).map_err(anyhow::Error::msg)?;
+    let params = crate::synth::default_spec(table.n_rows(), label, seed, threads).epochs(epochs);
+    let checked = params.check(&table).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let t0 = Instant::now();
+    let mut observer = ProgressObserver::new(checked.params().epochs, quiet);
+    let model = ml::fit(&checked, &table, &mut observer).map_err(|e| anyhow::anyhow!("training failed: {e}"))?;
+    if let Some(b) = &observer.bar {
+        b.finish();
+    }
+    let fit_s = t0.elapsed().as_secs_f64();
+    let model = model.with_dataset_sha256(sha);
+    let t1 = Instant::now();
+    let synthetic = crate::synth::generate(&model, label, &plan, seed, 1.0, |_| true)
+        .map_err(anyhow::Error::msg)?
+        .ok_or_else(|| anyhow::anyhow!("generation stopped"))?;
+    let sample_s = t1.elapsed().as_secs_f64();
+    let t2 = Instant::now();
+    let report =
+        crate::synth::report(&table, &synthetic, Some(model.params()), &crate::synth::PrivacyGate::default(), seed)
+            .map_err(anyhow::Error::msg)?;
+    let report_s = t2.elapsed().as_secs_f64();
+    let mut frame = bridge::from_ml_table(&synthetic)?;
+    // booleans go out the way they came in: 0/1 stays 0/1
+    for name in integer_columns(data)? {
+        let is_bool = frame.column(&name).map(|c| c.dtype() == &polars::prelude::DataType::Boolean).unwrap_or(false);
+        if is_bool {
+            let c = frame.column(&name)?.cast(&polars::prelude::DataType::Int32)?;
+            frame.with_column(c)?;
+        }
+    }
+    write_file(out, &mut frame)?;
+    if let Some(p) = report_out {
+        let mut v = serde_json::to_value(&report)?;
+        v["plan"] = serde_json::json!(plan);
+        std::fs::write(p, serde_json::to_vec_pretty(&v)?)
+            .with_context(|| format!("could not write {}", p.display()))?;
+    }
+    Ok(SynthSummary {
+        rows_real: table.n_rows(),
+        rows_synthetic: synthetic.n_rows(),
+        plan,
+        epochs_run: model.summary().epochs_run,
+        fit_s,
+        sample_s,
+        report_s,
+        quality: report.quality,
+        detection: report.detection,
+        privacy_check: if report.privacy.passed { "passed" } else { "failed" },
+        out: out.display().to_string(),
+    })
 }

@@ -207,10 +207,55 @@ async fn patch_schema(
     Ok(HttpResponse::Ok().json(dataset_json(&d, &v)))
 }
 
+/// A synthetic version that failed its privacy check leaves only with an admin's recorded reason.
+async fn privacy_gate(
+    caller: &Caller,
+    state: &AppState,
+    id: i64,
+    version: Option<i32>,
+    reason: Option<&str>,
+) -> Result<(), ApiError> {
+    let Some(v) = state.store.get_version(id, version).await? else {
+        return Ok(()); // the export answers 404 itself
+    };
+    let Some(r) = state.store.get_report(id, v.version).await? else {
+        return Ok(());
+    };
+    if r.privacy_check != "failed" {
+        return Ok(());
+    }
+    let reason = reason.map(str::trim).filter(|r| !r.is_empty());
+    match reason {
+        Some(reason) if caller.role == crate::domain::Role::Admin => {
+            let o = state.store.record_export_override(id, v.version, caller.token_id, reason).await?;
+            tracing::warn!(
+                dataset = id,
+                version = v.version,
+                token = caller.token_id,
+                override_id = o,
+                reason,
+                "privacy check overridden for an export"
+            );
+            Ok(())
+        }
+        Some(_) => Err(ApiError::forbidden(format!(
+            "dataset {id} version {} failed its privacy check; only an admin may override it",
+            v.version
+        ))),
+        None => Err(ApiError::forbidden(format!(
+            "dataset {id} version {} failed its privacy check (see /api/v1/datasets/{id}/report?version={}); \
+             an admin may export it with override_privacy=REASON, which is recorded",
+            v.version, v.version
+        ))),
+    }
+}
+
 #[derive(Deserialize)]
 struct ExportQuery {
     version: Option<String>,
     format: Option<String>,
+    /// Why a version whose privacy check failed is exported anyway (admins only; recorded).
+    override_privacy: Option<String>,
 }
 
 async fn export(
@@ -238,6 +283,7 @@ async fn export(
             return Err(ApiError::bad_field("format", format!("format '{other}' is not one of csv, parquet, json")))
         }
     };
+    privacy_gate(&caller, &state, id, version, q.override_privacy.as_deref()).await?;
     let bytes = catalog::export(&state.store, id, version, format).await?;
     Ok(HttpResponse::Ok()
         .content_type(media)

@@ -11,6 +11,7 @@ pub mod metrics;
 mod models;
 mod pagination;
 mod schedules;
+mod synthetic;
 mod tokens;
 
 use crate::config::Limits;
@@ -43,6 +44,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .configure(jobs::routes)
                 .configure(models::routes)
                 .configure(schedules::routes)
+                .configure(synthetic::routes)
                 .default_service(web::to(not_found)),
         );
 }

@@ -11,6 +11,7 @@ mod context;
 mod noop;
 pub mod sample;
 pub mod scheduler;
+pub mod synthesize;
 mod train;
 
 pub use context::JobContext;
@@ -37,12 +38,13 @@ pub enum Handled {
 }
 
 /// The kinds this worker can run, for error messages and the API.
-pub const KINDS: &[&str] = &["train", "sample", "noop"];
+pub const KINDS: &[&str] = &["train", "sample", "synthesize", "noop"];
 
 fn handle(ctx: &JobContext) -> Handled {
     match ctx.job.kind.as_str() {
         "train" => train::run(ctx),
         "sample" => sample::run(ctx),
+        "synthesize" => synthesize::run(ctx),
         "noop" => noop::run(ctx),
         other => Handled::Finish(JobOutcome::Failed {
             error: format!("this genfab has no handler for jobs of kind '{other}' (it knows {})", KINDS.join(", ")),

@@ -100,6 +100,17 @@ impl Store {
         name: &str,
         v: NewVersion,
     ) -> anyhow::Result<Option<(DatasetMeta, VersionMeta)>> {
+        self.create_dataset_with_report(name, v, None).await
+    }
+
+    /// Creates a dataset with its first version and, in the same transaction, that version's
+    /// quality report and privacy check (`passed` or `failed`).
+    pub async fn create_dataset_with_report(
+        &self,
+        name: &str,
+        v: NewVersion,
+        report: Option<(&serde_json::Value, &str)>,
+    ) -> anyhow::Result<Option<(DatasetMeta, VersionMeta)>> {
         let now = Utc::now();
         let chunk = v.chunk.clone().context("a new dataset needs rows")?;
         let result: Result<(i64, VersionMeta), sqlx::Error> = dispatch!(self, p => async {
@@ -115,6 +126,10 @@ impl Store {
                 .bind(id).bind(v.row_count).bind(Json(&v.schema)).bind(Json(&v.stats)).bind(&v.sha256).bind(&v.source).bind(now)
                 .bind(v.lineage.as_ref().map(Json))
                 .fetch_one(&mut *tx).await?;
+            if let Some((r, check)) = report {
+                sqlx::query("INSERT INTO reports (dataset_id, version, report, privacy_check, created_at) VALUES ($1, 1, $2, $3, $4)")
+                    .bind(id).bind(Json(r)).bind(check).bind(now).execute(&mut *tx).await?;
+            }
             tx.commit().await?;
             Ok((id, meta))
         }.await);
@@ -289,5 +304,47 @@ impl Store {
             Ok(DeleteOutcome::Deleted)
         }.await);
         r.context("could not delete the dataset")
+    }
+}
+
+/// A version's stored quality report.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct ReportRow {
+    pub dataset_id: i64,
+    pub version: i32,
+    pub report: Json<serde_json::Value>,
+    pub privacy_check: String,
+    pub created_at: DateTime<Utc>,
+}
+
+impl Store {
+    pub async fn get_report(&self, dataset_id: i64, version: i32) -> anyhow::Result<Option<ReportRow>> {
+        let q = "SELECT dataset_id, version, report, privacy_check, created_at FROM reports WHERE dataset_id = $1 AND version = $2";
+        dispatch!(self, p => sqlx::query_as::<_, ReportRow>(q).bind(dataset_id).bind(version).fetch_optional(p).await)
+            .context("could not read the report")
+    }
+
+    /// Records an export that overrode a failed privacy check.
+    pub async fn record_export_override(
+        &self,
+        dataset_id: i64,
+        version: i32,
+        token_id: i64,
+        reason: &str,
+    ) -> anyhow::Result<i64> {
+        let q = "INSERT INTO export_overrides (dataset_id, version, token_id, reason, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING id";
+        dispatch!(self, p => sqlx::query_scalar(q).bind(dataset_id).bind(version).bind(token_id).bind(reason).bind(Utc::now()).fetch_one(p).await)
+            .context("could not record the export override")
+    }
+
+    /// The overrides recorded for a version: (token id, reason, when).
+    pub async fn export_overrides(
+        &self,
+        dataset_id: i64,
+        version: i32,
+    ) -> anyhow::Result<Vec<(i64, String, DateTime<Utc>)>> {
+        let q = "SELECT token_id, reason, created_at FROM export_overrides WHERE dataset_id = $1 AND version = $2 ORDER BY id";
+        dispatch!(self, p => sqlx::query_as::<_, (i64, String, DateTime<Utc>)>(q).bind(dataset_id).bind(version).fetch_all(p).await)
+            .context("could not read the export overrides")
     }
 }

@@ -114,6 +114,13 @@ impl Store {
             .context("could not enqueue the job")
     }
 
+    /// Queues a job that runs once job `after` succeeded.
+    pub async fn enqueue_after(&self, job: &NewJob, after: i64) -> anyhow::Result<i64> {
+        let now = Utc::now();
+        dispatch!(self, p => insert_job!(p, job, now, Some(after), None::<i64>).await)
+            .context("could not enqueue the job")
+    }
+
     /// Queues a job (3 attempts); kept for the foundation's callers.
     pub async fn enqueue_job(
         &self,

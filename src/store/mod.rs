@@ -7,7 +7,9 @@ mod models;
 mod schedules;
 mod tokens;
 
-pub use datasets::{AppendOutcome, DatasetMeta, DeleteOutcome, IdempotencyRecord, NewChunk, NewVersion, VersionMeta};
+pub use datasets::{
+    AppendOutcome, DatasetMeta, DeleteOutcome, IdempotencyRecord, NewChunk, NewVersion, ReportRow, VersionMeta,
+};
 pub use jobs::{ClaimedJob, JobOutcome, JobRow, Lease, NewJob};
 pub use models::{ModelRow, NewModel, TrainedModel};
 pub use schedules::{FireRow, NewSchedule, ScheduleRow};

@@ -82,16 +82,33 @@ macro_rules! insert_model {
 impl Store {
     /// Creates a model and queues its training job in one transaction; returns (model id, job id).
     pub async fn create_model(&self, m: &NewModel, checkpoint_every: Option<usize>) -> anyhow::Result<(i64, i64)> {
+        let (model, job, _) = self.create_model_then(m, checkpoint_every, None).await?;
+        Ok((model, job))
+    }
+
+    /// As `create_model`, plus a job that runs after the training succeeded, with `model_id`
+    /// set in its payload; returns (model id, training job id, that job's id).
+    pub async fn create_model_then(
+        &self,
+        m: &NewModel,
+        checkpoint_every: Option<usize>,
+        then: Option<NewJob>,
+    ) -> anyhow::Result<(i64, i64, Option<i64>)> {
         let now = Utc::now();
         let job = NewJob { dataset_id: Some(m.dataset_id), ..NewJob::new("train", serde_json::json!({})) };
-        let r: Result<(i64, i64), sqlx::Error> = dispatch!(self, p => async {
+        let r: Result<(i64, i64, Option<i64>), sqlx::Error> = dispatch!(self, p => async {
             let mut tx = p.begin().await?;
             let job_id = insert_job!(&mut *tx, job, now, None::<i64>, None::<i64>).await?;
             let model_id = insert_model!(&mut *tx, m, job_id, now).await?;
             sqlx::query("UPDATE jobs SET payload = $1 WHERE id = $2")
                 .bind(Json(serde_json::json!({ "model_id": model_id, "checkpoint_every": checkpoint_every }))).bind(job_id).execute(&mut *tx).await?;
+            let mut then_id = None;
+            if let Some(mut next) = then {
+                next.payload["model_id"] = serde_json::json!(model_id);
+                then_id = Some(insert_job!(&mut *tx, next, now, Some(job_id), None::<i64>).await?);
+            }
             tx.commit().await?;
-            Ok((model_id, job_id))
+            Ok((model_id, job_id, then_id))
         }.await);
         r.context("could not create the model")
     }
