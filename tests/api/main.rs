@@ -10,3 +10,4 @@ mod jobs;
 mod lifecycle;
 mod models;
 mod schedules;
+mod synthetic;
