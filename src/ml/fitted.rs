@@ -91,6 +91,35 @@ impl FittedVae {
         Ok((self.transform.encode(table)?, self.transform.encode_conditions(table)?))
     }
 
+    /// The condition codes of a one-row table, repeated `n` times.
+    pub(crate) fn row_condition_codes(&self, row: &Table, n: usize) -> Result<Vec<Vec<Option<u32>>>, VaeError> {
+        Ok(self.condition_codes_of(row)?.into_iter().map(|c| vec![c[0]; n]).collect())
+    }
+
+    /// Condition codes for `n` rows: fixed where `conditions` says, drawn by frequency elsewhere.
+    pub(crate) fn condition_codes_for(
+        &self,
+        n: usize,
+        conditions: &[(&str, &str)],
+        rng: &mut impl Rng,
+    ) -> Result<Vec<Vec<Option<u32>>>, VaeError> {
+        self.condition_codes(n, conditions, rng)
+    }
+
+    /// Decodes latent rows with the heads' noise at `temperature`.
+    pub(crate) fn decode_sampled(
+        &self,
+        z: &Array2<f32>,
+        codes: &[Vec<Option<u32>>],
+        temperature: f64,
+        rng: &mut impl Rng,
+    ) -> Result<Table, VaeError> {
+        let c: Option<Array2<f32>> =
+            (!self.transform.conditions.is_empty()).then(|| self.transform.condition_matrix(codes)).transpose()?;
+        let out = self.decode_raw(z.view(), c.as_ref().map(|c| c.view()));
+        Ok(self.transform.decode(out.view(), self.net.log_sigma(), codes, Some((rng, temperature))))
+    }
+
     fn condition_codes_of(&self, table: &Table) -> Result<Vec<Vec<Option<u32>>>, VaeError> {
         self.transform.conditions.iter().map(|t| TableTransform::model_codes(table, t)).collect()
     }
@@ -444,7 +473,7 @@ pub(crate) mod tests {
         // a corrupted row scores worse than its original
         let mut bad = t.select_rows(&[0]);
         if let ColumnData::Numeric(v) = &mut bad.columns[1].data {
-            v[0] = -t.column("b").unwrap().numeric().unwrap()[0] * 3.0 + 1.5;
+            v[0] = t.column("b").unwrap().numeric().unwrap()[0] + 8.0; // eight standard deviations off
         }
         let good = m.score(&t.select_rows(&[0]), 8, &mut ChaCha8Rng::seed_from_u64(1)).unwrap();
         let worse = m.score(&bad, 8, &mut ChaCha8Rng::seed_from_u64(1)).unwrap();

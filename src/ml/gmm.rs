@@ -90,7 +90,9 @@ impl Gmm1 {
                 g.means[c] = mean;
                 g.stds[c] = var.sqrt().max(min_std);
             }
-            if (ll - prev).abs() < 1e-8 * ll.abs().max(1.0) {
+            // converged when the mean log-likelihood per value moves less than 1e-5 (scikit-learn's
+            // GaussianMixture stops at 1e-3 on the same quantity)
+            if (ll - prev).abs() < 1e-5 * n as f64 {
                 break;
             }
             prev = ll;

@@ -3,9 +3,10 @@
 //!
 //! Layout of one column's block in the model matrix:
 //! - continuous, standard: one Gaussian value `(x - mean) / std`;
-//! - continuous, mode-specific (TVAE): one Gaussian value `(x - m_k) / s_k` for the most likely
-//!   mixture component k, then a softmax block one-hot over the components;
-//! - integer: standard, rounded when decoded;
+//! - continuous or integer, mode-specific (TVAE): one Gaussian value `(x - m_k) / s_k` for the most
+//!   likely mixture component k, then a softmax block one-hot over the components (a single mode
+//!   falls back to standard); integers are rounded when decoded (counts and sizes in factory data
+//!   are often multi-modal: plate thicknesses, conveyor lengths);
 //! - categorical / boolean: a softmax block one-hot over the levels (+1 slot "missing" when the
 //!   training data had missing cells); a 2-way softmax is the Bernoulli head of a boolean;
 //! - numeric with missing cells: imputed with the mean, plus a 2-way softmax block
@@ -127,7 +128,9 @@ fn fit_column(col: &Column, enc: ContinuousEncoding) -> ColumnTransform {
                 Encoding::ConstantNumber(lo)
             } else {
                 match (col.kind, enc) {
-                    (ColumnKind::Continuous, ContinuousEncoding::Modes { max_modes }) if max_modes > 1 => {
+                    (ColumnKind::Continuous | ColumnKind::Integer, ContinuousEncoding::Modes { max_modes })
+                        if max_modes > 1 =>
+                    {
                         // EM on at most ~5000 evenly strided values keeps fitting fast and deterministic
                         let stride = obs.len().div_ceil(5000);
                         let sub: Vec<f64> = obs.iter().step_by(stride).copied().collect();
@@ -171,12 +174,19 @@ impl TableTransform {
         let mut softmax = vec![];
         let mut columns = vec![];
         let mut pos = 0;
-        for col in &table.columns {
-            if params.conditions.contains(&col.name) {
-                continue;
-            }
-            let enc = params.column_encodings.get(&col.name).copied().unwrap_or(params.continuous);
-            let mut t = fit_column(col, enc);
+        // columns are fitted independently (mode finding by EM is the slow part): in parallel
+        use rayon::prelude::*;
+        let fitted: Vec<Option<ColumnTransform>> = table
+            .columns
+            .par_iter()
+            .map(|col| {
+                (!params.conditions.contains(&col.name)).then(|| {
+                    let enc = params.column_encodings.get(&col.name).copied().unwrap_or(params.continuous);
+                    fit_column(col, enc)
+                })
+            })
+            .collect();
+        for mut t in fitted.into_iter().flatten() {
             t.start = pos;
             let mut block = |t: &mut ColumnTransform, len: usize, gauss: bool, pos: &mut usize| {
                 if gauss {
@@ -507,6 +517,7 @@ mod tests {
         let p = VaeParams::new()
             .conditions(vec!["fault".into()])
             .column_encoding("gaps", ContinuousEncoding::Standard)
+            .column_encoding("count", ContinuousEncoding::Standard)
             .check(&t)
             .unwrap();
         let tr = TableTransform::fit(&t, &p);
