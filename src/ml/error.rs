@@ -55,6 +55,14 @@ pub enum VaeError {
     ConditionNotCategorical { column: String, kind: ColumnKind },
     #[error("'{0}' is not a condition column of this model")]
     NotACondition(String),
+    #[error("'{0}' is not a numeric column of the model; ranges apply to continuous and integer columns")]
+    NotNumeric(String),
+    #[error("range of '{column}' is [{lo}, {hi}]; the low end must not exceed the high end")]
+    BadRange { column: String, lo: f64, hi: f64 },
+    #[error("expected exactly one row, got {0}")]
+    NotOneRow(usize),
+    #[error("latent dimension {dim} does not exist; the model has {latent} (0 to {})", latent - 1)]
+    NoLatentDim { dim: usize, latent: usize },
     #[error("condition column '{column}' has no level '{value}' (levels: {levels})")]
     UnknownLevel { column: String, value: String, levels: String },
     #[error("the table does not match the model: {0}")]

@@ -4,6 +4,7 @@
 pub mod adam;
 pub mod bench;
 pub mod error;
+pub mod explore;
 pub mod fitted;
 pub mod format;
 pub mod gmm;
