@@ -35,6 +35,23 @@ pub fn json_body<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiE
     })
 }
 
+/// A request's dataset and version (latest when not given); errors name `dataset_id` / `version`.
+pub async fn dataset_version(
+    state: &AppState,
+    id: i64,
+    version: Option<i32>,
+) -> Result<(crate::store::DatasetMeta, crate::store::VersionMeta), ApiError> {
+    let d = state
+        .store
+        .get_dataset(id)
+        .await?
+        .ok_or_else(|| ApiError::bad_field("dataset_id", format!("dataset {id} does not exist")))?;
+    let v = state.store.get_version(d.id, version).await?.ok_or_else(|| {
+        ApiError::bad_field("version", format!("dataset {} has no version {}", d.id, version.unwrap_or(0)))
+    })?;
+    Ok((d, v))
+}
+
 /// The state a model is in, from its training job's.
 fn model_status(job_status: &str) -> &'static str {
     match job_status {
@@ -121,14 +138,7 @@ async fn create(caller: Caller, state: web::Data<AppState>, body: web::Bytes) ->
     if req.checkpoint_every == Some(0) {
         return Err(ApiError::bad_field("checkpoint_every", "checkpoint_every must be at least 1"));
     }
-    let d = state
-        .store
-        .get_dataset(req.dataset_id)
-        .await?
-        .ok_or_else(|| ApiError::bad_field("dataset_id", format!("dataset {} does not exist", req.dataset_id)))?;
-    let v = state.store.get_version(d.id, req.version).await?.ok_or_else(|| {
-        ApiError::bad_field("version", format!("dataset {} has no version {}", d.id, req.version.unwrap_or(0)))
-    })?;
+    let (d, v) = dataset_version(&state, req.dataset_id, req.version).await?;
     // the spec must fit the data: conditions name categorical columns that exist
     let modelled: Vec<&crate::domain::ColumnSchema> =
         v.schema.0.columns.iter().filter(|c| crate::bridge::modelled(c.kind, c.role)).collect();
@@ -233,6 +243,174 @@ struct SampleBody {
     temperature: Option<f64>,
     #[serde(default)]
     dataset_name: Option<String>,
+    /// Only rows whose numeric columns lie in these `[low, high]` ranges (rejection sampling).
+    #[serde(default)]
+    ranges: Option<std::collections::BTreeMap<String, [f64; 2]>>,
+    /// Rows near this one: `{"row": {...}, "spread": 0.5}`.
+    #[serde(default)]
+    near: Option<Near>,
+    /// `n` rows from `from` to `to` along the latent line between them.
+    #[serde(default)]
+    interpolate: Option<Interpolate>,
+    /// `n` rows along one latent dimension: `{"dim": 0, "from": -3, "to": 3, "row"?: {...}}`.
+    #[serde(default)]
+    traverse: Option<Traverse>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Near {
+    row: serde_json::Map<String, Value>,
+    #[serde(default = "half")]
+    spread: f64,
+}
+
+fn half() -> f64 {
+    0.5
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Interpolate {
+    from: serde_json::Map<String, Value>,
+    to: serde_json::Map<String, Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Traverse {
+    dim: usize,
+    #[serde(default = "minus_three")]
+    from: f64,
+    #[serde(default = "three")]
+    to: f64,
+    #[serde(default)]
+    row: Option<serde_json::Map<String, Value>>,
+}
+
+fn minus_three() -> f64 {
+    -3.0
+}
+
+fn three() -> f64 {
+    3.0
+}
+
+/// A one-row table of the model's columns from a JSON object; errors name `field.COLUMN`.
+fn row_table(
+    fitted: &FittedVae,
+    row: &serde_json::Map<String, Value>,
+    field: &str,
+) -> Result<crate::ml::Table, ApiError> {
+    use crate::ml::{Column, ColumnData};
+    let t = fitted.transform();
+    let mut cols = vec![];
+    for c in t.columns.iter().chain(&t.conditions) {
+        let f = format!("{field}.{}", c.name);
+        let v =
+            row.get(&c.name).ok_or_else(|| ApiError::bad_field(&f, format!("the row lacks column '{}'", c.name)))?;
+        let data = if c.levels.is_empty() {
+            let x = match v {
+                Value::Number(n) => n.as_f64(),
+                Value::String(s) => s.trim().parse::<f64>().ok(),
+                Value::Null => Some(f64::NAN),
+                _ => None,
+            }
+            .filter(|x| !x.is_infinite())
+            .ok_or_else(|| ApiError::bad_field(&f, format!("'{}' needs a number, got {v}", c.name)))?;
+            ColumnData::Numeric(vec![x])
+        } else {
+            let text = match v {
+                Value::String(s) => Some(s.clone()),
+                Value::Bool(b) => Some(b.to_string()),
+                Value::Number(n) if c.kind == crate::ml::ColumnKind::Boolean => {
+                    Some(if n.as_f64() == Some(1.0) { "true".into() } else { "false".into() })
+                }
+                Value::Number(n) => Some(n.to_string()),
+                Value::Null => None,
+                _ => return Err(ApiError::bad_field(&f, format!("'{}' needs one of {:?}", c.name, c.levels))),
+            };
+            let code = match text {
+                None => None,
+                Some(t) => Some(c.levels.iter().position(|l| *l == t).ok_or_else(|| {
+                    ApiError::bad_field(&f, format!("'{t}' is not a level of '{}' (levels: {:?})", c.name, c.levels))
+                })? as u32),
+            };
+            ColumnData::Categorical { codes: vec![code], levels: c.levels.clone() }
+        };
+        cols.push(Column { name: c.name.clone(), kind: c.kind, data, bounds: None });
+    }
+    Ok(crate::ml::Table::new(cols))
+}
+
+/// Encoded rows, and (draws, acceptance rate) of a ranges request.
+type Sampled = (Vec<u8>, Option<(usize, f64)>);
+
+/// The exploration modes of `POST /models/{id}/samples`, answered directly.
+enum Explore {
+    Ranges(Vec<(String, f64, f64)>),
+    Near(crate::ml::Table, f64),
+    Interpolate(crate::ml::Table, crate::ml::Table),
+    Traverse(Option<crate::ml::Table>, usize, f64, f64),
+}
+
+fn explore_of(b: &SampleBody, fitted: &FittedVae) -> Result<Option<Explore>, ApiError> {
+    let given = [b.ranges.is_some(), b.near.is_some(), b.interpolate.is_some(), b.traverse.is_some()];
+    if given.iter().filter(|g| **g).count() > 1 {
+        return Err(ApiError::bad_request("give at most one of ranges, near, interpolate, traverse"));
+    }
+    if given.iter().any(|g| *g) && b.dataset_name.is_some() {
+        return Err(ApiError::bad_field(
+            "dataset_name",
+            "ranges, near, interpolate and traverse answer directly; drop dataset_name",
+        ));
+    }
+    if let Some(r) = &b.ranges {
+        let mut out = vec![];
+        for (col, [lo, hi]) in r {
+            let numeric = fitted.transform().columns.iter().any(|c| &c.name == col && c.levels.is_empty());
+            if !numeric {
+                return Err(ApiError::bad_field(
+                    &format!("ranges.{col}"),
+                    format!("'{col}' is not a numeric column of the model"),
+                ));
+            }
+            if lo.is_nan() || hi.is_nan() || lo > hi {
+                return Err(ApiError::bad_field(
+                    &format!("ranges.{col}"),
+                    format!("range [{lo}, {hi}] is empty; give [low, high]"),
+                ));
+            }
+            out.push((col.clone(), *lo, *hi));
+        }
+        return Ok(Some(Explore::Ranges(out)));
+    }
+    if let Some(n) = &b.near {
+        if !(n.spread.is_finite() && n.spread >= 0.0) {
+            return Err(ApiError::bad_field("near.spread", "spread must be a finite number >= 0"));
+        }
+        return Ok(Some(Explore::Near(row_table(fitted, &n.row, "near.row")?, n.spread)));
+    }
+    if let Some(i) = &b.interpolate {
+        return Ok(Some(Explore::Interpolate(
+            row_table(fitted, &i.from, "interpolate.from")?,
+            row_table(fitted, &i.to, "interpolate.to")?,
+        )));
+    }
+    if let Some(t) = &b.traverse {
+        if t.dim >= fitted.latent() {
+            return Err(ApiError::bad_field(
+                "traverse.dim",
+                format!("the model has latent dimensions 0 to {}", fitted.latent() - 1),
+            ));
+        }
+        if !(t.from.is_finite() && t.to.is_finite()) {
+            return Err(ApiError::bad_field("traverse", "from and to must be finite numbers"));
+        }
+        let row = t.row.as_ref().map(|r| row_table(fitted, r, "traverse.row")).transpose()?;
+        return Ok(Some(Explore::Traverse(row, t.dim, t.from, t.to)));
+    }
+    Ok(None)
 }
 
 async fn samples(
@@ -258,10 +436,10 @@ async fn samples(
     let sreq = SampleRequest {
         model_id: m.id,
         n: b.n,
-        conditions: b.conditions,
+        conditions: b.conditions.clone(),
         seed: b.seed,
         temperature,
-        dataset_name: b.dataset_name,
+        dataset_name: b.dataset_name.clone(),
     };
     let fitted = web::block(move || FittedVae::from_bytes(&bytes))
         .await
@@ -276,6 +454,13 @@ async fn samples(
                 format!("model {} was not trained to condition on '{k}'; it conditions on {allowed:?}", m.id),
             ));
         }
+    }
+    let explore = explore_of(&b, &fitted)?;
+    if explore.is_some() && sreq.n > DIRECT_SAMPLE_MAX {
+        return Err(ApiError::bad_field(
+            "n",
+            format!("ranges, near, interpolate and traverse give at most {DIRECT_SAMPLE_MAX} rows"),
+        ));
     }
     if sreq.n > DIRECT_SAMPLE_MAX || sreq.dataset_name.is_some() {
         if !caller.role.allows(Permission::CreateResources) {
@@ -297,18 +482,61 @@ async fn samples(
     }
     let wants_csv = req.headers().get("accept").and_then(|a| a.to_str().ok()).is_some_and(|a| a.contains("text/csv"));
     // rayon inside draws on the one configured pool (--threads)
-    let out = web::block(move || -> Result<Vec<u8>, String> {
-        let df = sample::draw(&fitted, &sreq, |_| true)?;
-        let mut df = df.ok_or("sampling stopped")?;
-        if wants_csv {
+    let out = web::block(move || -> Result<Sampled, String> {
+        let mut accepted = None;
+        let mut df = match explore {
+            None => sample::draw(&fitted, &sreq, |_| true)?.ok_or("sampling stopped")?,
+            Some(e) => {
+                use rand::SeedableRng;
+                let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(sreq.seed);
+                let conds: Vec<(&str, &str)> = sreq.conditions.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+                let t = match e {
+                    Explore::Ranges(r) => {
+                        let a = fitted
+                            .sample_within(
+                                sreq.n,
+                                sreq.temperature,
+                                &conds,
+                                &r,
+                                sreq.n.saturating_mul(200).max(10_000),
+                                &mut rng,
+                            )
+                            .map_err(|e| e.to_string())?;
+                        accepted = Some((a.drawn, a.acceptance_rate));
+                        a.table
+                    }
+                    Explore::Near(row, spread) => fitted
+                        .sample_near(&row, sreq.n, spread, sreq.temperature, &mut rng)
+                        .map_err(|e| e.to_string())?,
+                    Explore::Interpolate(a, b) => fitted.interpolate(&a, &b, sreq.n).map_err(|e| e.to_string())?,
+                    Explore::Traverse(row, dim, lo, hi) => fitted
+                        .traverse(
+                            row.as_ref(),
+                            crate::ml::explore::Traversal { dim, from: lo, to: hi, steps: sreq.n },
+                            &conds,
+                            &mut rng,
+                        )
+                        .map_err(|e| e.to_string())?,
+                };
+                crate::bridge::from_ml_table(&t).map_err(|e| format!("{e:#}"))?
+            }
+        };
+        let bytes = if wants_csv {
             crate::ingest::to_csv(&mut df).map_err(|e| format!("{e:#}"))
         } else {
             crate::ingest::to_json(&mut df).map_err(|e| format!("{e:#}"))
-        }
+        }?;
+        Ok((bytes, accepted))
     })
     .await
     .map_err(|e| anyhow::anyhow!("{e}"))?
     .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "Cannot sample", e))?;
+    let (out, accepted) = out;
     let ctype = if wants_csv { "text/csv; charset=utf-8" } else { "application/json" };
-    Ok(HttpResponse::Ok().content_type(ctype).insert_header(("X-Model-Id", m.id.to_string())).body(out))
+    let mut answer = HttpResponse::Ok();
+    answer.content_type(ctype).insert_header(("X-Model-Id", m.id.to_string()));
+    if let Some((drawn, rate)) = accepted {
+        answer.insert_header(("X-Draws", drawn.to_string())).insert_header(("X-Acceptance-Rate", format!("{rate:.6}")));
+    }
+    Ok(answer.body(out))
 }

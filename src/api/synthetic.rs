@@ -4,7 +4,7 @@
 use super::caller::Caller;
 use super::error::ApiError;
 use super::jobs::parse_id;
-use super::models::{json_body, parse_spec};
+use super::models::{dataset_version, json_body, parse_spec};
 use super::AppState;
 use crate::domain::{ColumnKind, Permission};
 use crate::jobs::synthesize::SynthRequest;
@@ -69,14 +69,7 @@ async fn create(caller: Caller, state: web::Data<AppState>, body: web::Bytes) ->
     caller.require(Permission::CreateResources)?;
     let req: CreateSynthetic = json_body(&body)?;
     let balance = balance_of(&req)?;
-    let d = state
-        .store
-        .get_dataset(req.dataset_id)
-        .await?
-        .ok_or_else(|| ApiError::bad_field("dataset_id", format!("dataset {} does not exist", req.dataset_id)))?;
-    let v = state.store.get_version(d.id, req.version).await?.ok_or_else(|| {
-        ApiError::bad_field("version", format!("dataset {} has no version {}", d.id, req.version.unwrap_or(0)))
-    })?;
+    let (d, v) = dataset_version(&state, req.dataset_id, req.version).await?;
     let col = v
         .schema
         .0

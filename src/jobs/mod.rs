@@ -9,6 +9,7 @@
 pub mod batch;
 mod context;
 mod noop;
+mod output;
 pub mod sample;
 pub mod scheduler;
 pub mod synthesize;

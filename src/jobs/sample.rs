@@ -4,10 +4,9 @@
 //! Payload: `{"model_id", "n", "conditions": {"column": "value"}, "seed", "temperature", "dataset_name"}`.
 
 use super::context::StopWhy;
+use super::output::{self, fail, retry};
 use super::{Handled, JobContext};
-use crate::catalog;
-use crate::config::Limits;
-use crate::ingest::{self, CsvOptions, Format};
+use crate::ingest;
 use crate::ml::FittedVae;
 use crate::store::JobOutcome;
 use polars::prelude::DataFrame;
@@ -63,8 +62,6 @@ pub fn draw(
 }
 
 pub fn run(ctx: &JobContext) -> Handled {
-    let fail = |e: String| Handled::Finish(JobOutcome::Failed { error: e, retry: false });
-    let retry = |e: anyhow::Error| Handled::Finish(JobOutcome::Failed { error: format!("{e:#}"), retry: true });
     let mut req: SampleRequest = match serde_json::from_value(ctx.job.payload.0.clone()) {
         Ok(r) => r,
         Err(e) => return fail(format!("job {} payload: {e}", ctx.job.id)),
@@ -79,36 +76,14 @@ pub fn run(ctx: &JobContext) -> Handled {
     }
     let name = req.dataset_name.clone().unwrap_or_else(|| format!("model-{}-samples-job-{}", req.model_id, ctx.job.id));
     // a re-run after a crash finds the dataset its first run made
-    match ctx.block_on(ctx.store.dataset_id_by_name(&name)) {
-        Ok(Some(id)) => {
-            let mine = ctx
-                .block_on(ctx.store.get_version(id, Some(1)))
-                .ok()
-                .flatten()
-                .and_then(|v| v.lineage)
-                .is_some_and(|l| l.0.get("job_id").and_then(|j| j.as_i64()) == Some(ctx.job.id));
-            return if mine {
-                Handled::Finish(JobOutcome::Succeeded(json!({ "dataset_id": id, "rows": req.n })))
-            } else {
-                fail(format!("a dataset named '{name}' exists already; choose another dataset_name"))
-            };
-        }
+    match output::earlier_output(ctx, &name) {
+        Ok(Some(id)) => return Handled::Finish(JobOutcome::Succeeded(json!({ "dataset_id": id, "rows": req.n }))),
         Ok(None) => {}
-        Err(e) => return retry(e),
+        Err(h) => return h,
     }
-    let model = match ctx.block_on(ctx.store.get_model(req.model_id)) {
-        Ok(Some(m)) => m,
-        Ok(None) => return fail(format!("model {} does not exist", req.model_id)),
-        Err(e) => return retry(e),
-    };
-    let bytes = match ctx.block_on(ctx.store.model_file(req.model_id)) {
-        Ok(Some(b)) => b,
-        Ok(None) => return fail(format!("model {} has no file yet (it is {})", req.model_id, model.job_status)),
-        Err(e) => return retry(e),
-    };
-    let fitted = match FittedVae::from_bytes(&bytes) {
-        Ok(f) => f,
-        Err(e) => return fail(format!("model {}'s file: {e}", req.model_id)),
+    let (model, fitted) = match output::trained_model(ctx, req.model_id) {
+        Ok(m) => m,
+        Err(h) => return h,
     };
     let mut stop = None;
     let drawn = draw(&fitted, &req, |done| {
@@ -116,7 +91,7 @@ pub fn run(ctx: &JobContext) -> Handled {
         stop = ctx.should_stop();
         stop.is_none()
     });
-    let mut df = match (drawn, stop) {
+    let df = match (drawn, stop) {
         (_, Some(StopWhy::Interrupt)) => return Handled::Interrupted,
         (_, Some(StopWhy::Cancel)) => return Handled::Finish(JobOutcome::Cancelled(json!({ "kept": "nothing" }))),
         (Ok(Some(df)), None) => df,
@@ -124,22 +99,7 @@ pub fn run(ctx: &JobContext) -> Handled {
         (Err(e), _) => return fail(format!("sampling failed: {e}")),
     };
     ctx.progress(0.9, "storing the rows as a dataset", true);
-    let csv = match ingest::to_csv(&mut df) {
-        Ok(c) => c,
-        Err(e) => return fail(format!("{e:#}")),
-    };
-    let limits = Limits { max_rows: usize::MAX, ..Limits::default() };
-    let mut v = match catalog::prepare_upload(
-        &csv,
-        &Format::Csv(CsvOptions { separator: Some(b','), header: Some(true) }),
-        None,
-        &limits,
-    ) {
-        Ok(v) => v,
-        Err(e) => return fail(format!("the sampled rows could not be stored: {e}")),
-    };
-    v.source = "sample".into();
-    v.lineage = Some(json!({
+    let lineage = json!({
         "kind": "sample",
         "job_id": ctx.job.id,
         "model_id": model.id,
@@ -152,7 +112,11 @@ pub fn run(ctx: &JobContext) -> Handled {
         "temperature": req.temperature,
         "conditions": req.conditions,
         "code_version": super::train::code_version(),
-    }));
+    });
+    let v = match output::rows_version(df, "sample", lineage) {
+        Ok(v) => v,
+        Err(h) => return h,
+    };
     match ctx.block_on(ctx.store.create_dataset(&name, v)) {
         Ok(Some((d, _))) => Handled::Finish(JobOutcome::Succeeded(json!({ "dataset_id": d.id, "rows": req.n }))),
         Ok(None) => fail(format!("a dataset named '{name}' was created meanwhile; choose another dataset_name")),

@@ -5,10 +5,9 @@
 //! the model it made (or straight away with an existing `model_id`).
 
 use super::context::StopWhy;
+use super::output::{self, fail, retry};
 use super::{Handled, JobContext};
 use crate::config::Limits;
-use crate::ingest::{self, CsvOptions, Format};
-use crate::ml::FittedVae;
 use crate::store::JobOutcome;
 use crate::synth::{self, Balance, PrivacyGate};
 use crate::{bridge, catalog};
@@ -38,44 +37,20 @@ fn one() -> f64 {
 }
 
 pub fn run(ctx: &JobContext) -> Handled {
-    let fail = |e: String| Handled::Finish(JobOutcome::Failed { error: e, retry: false });
-    let retry = |e: anyhow::Error| Handled::Finish(JobOutcome::Failed { error: format!("{e:#}"), retry: true });
     let req: SynthRequest = match serde_json::from_value(ctx.job.payload.0.clone()) {
         Ok(r) => r,
         Err(e) => return fail(format!("job {} payload: {e}", ctx.job.id)),
     };
     let name = req.name.clone().unwrap_or_else(|| format!("synthetic-{}-job-{}", req.dataset_id, ctx.job.id));
     // a re-run after a crash finds the dataset its first run made
-    match ctx.block_on(ctx.store.dataset_id_by_name(&name)) {
-        Ok(Some(id)) => {
-            let mine = ctx
-                .block_on(ctx.store.get_version(id, Some(1)))
-                .ok()
-                .flatten()
-                .and_then(|v| v.lineage)
-                .is_some_and(|l| l.0.get("job_id").and_then(|j| j.as_i64()) == Some(ctx.job.id));
-            return if mine {
-                Handled::Finish(JobOutcome::Succeeded(json!({ "dataset_id": id })))
-            } else {
-                fail(format!("a dataset named '{name}' exists already; choose another name"))
-            };
-        }
+    match output::earlier_output(ctx, &name) {
+        Ok(Some(id)) => return Handled::Finish(JobOutcome::Succeeded(json!({ "dataset_id": id }))),
         Ok(None) => {}
-        Err(e) => return retry(e),
+        Err(h) => return h,
     }
-    let model = match ctx.block_on(ctx.store.get_model(req.model_id)) {
-        Ok(Some(m)) => m,
-        Ok(None) => return fail(format!("model {} does not exist", req.model_id)),
-        Err(e) => return retry(e),
-    };
-    let bytes = match ctx.block_on(ctx.store.model_file(model.id)) {
-        Ok(Some(b)) => b,
-        Ok(None) => return fail(format!("model {} has no file (its training is {})", model.id, model.job_status)),
-        Err(e) => return retry(e),
-    };
-    let fitted = match FittedVae::from_bytes(&bytes) {
-        Ok(f) => f,
-        Err(e) => return fail(format!("model {}'s file: {e}", model.id)),
+    let (model, fitted) = match output::trained_model(ctx, req.model_id) {
+        Ok(m) => m,
+        Err(h) => return h,
     };
     ctx.progress(0.0, "reading the dataset", true);
     let (meta, df) = match ctx.block_on(catalog::read_version(&ctx.store, req.dataset_id, Some(req.version))) {
@@ -121,22 +96,11 @@ pub fn run(ctx: &JobContext) -> Handled {
     report_json["plan"] = json!(plan);
     report_json["real_class_counts"] = json!(classes);
     ctx.progress(0.9, "storing the rows", true);
-    let mut out = match bridge::from_ml_table(&synthetic) {
+    let frame = match bridge::from_ml_table(&synthetic) {
         Ok(d) => d,
         Err(e) => return fail(format!("{e:#}")),
     };
-    let csv = match ingest::to_csv(&mut out) {
-        Ok(c) => c,
-        Err(e) => return fail(format!("{e:#}")),
-    };
-    let limits = Limits { max_rows: usize::MAX, ..Limits::default() };
-    let fmt = Format::Csv(CsvOptions { separator: Some(b','), header: Some(true) });
-    let mut v = match catalog::prepare_upload(&csv, &fmt, None, &limits) {
-        Ok(v) => v,
-        Err(e) => return fail(format!("the synthetic rows could not be stored: {e}")),
-    };
-    v.source = "synthetic".into();
-    v.lineage = Some(json!({
+    let lineage = json!({
         "kind": "synthetic",
         "job_id": ctx.job.id,
         "source_dataset_id": req.dataset_id,
@@ -149,7 +113,11 @@ pub fn run(ctx: &JobContext) -> Handled {
         "label": req.label,
         "counts": plan,
         "code_version": super::train::code_version(),
-    }));
+    });
+    let v = match output::rows_version(frame, "synthetic", lineage) {
+        Ok(v) => v,
+        Err(h) => return h,
+    };
     let check = if report.privacy.passed { "passed" } else { "failed" };
     match ctx.block_on(ctx.store.create_dataset_with_report(&name, v, Some((&report_json, check)))) {
         Ok(Some((d, _))) => Handled::Finish(JobOutcome::Succeeded(json!({
