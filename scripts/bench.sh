@@ -49,7 +49,7 @@ case "${1:-all}" in
       IFS=: read -r file label drop <<<"$spec"
       [ "$file" = ai4i.csv ] && cp data/ai4i2020/ai4i2020.csv "$out/ai4i.csv"
       "$PEERS/bin/python" "$SHARED/bench/sdv_tvae.py" "$out/$file" "$out/tvae-$file" --epochs 300 --drop "$drop"
-      "$G" synth "$out/$file" --label "$label" --like-real --epochs 300 --threads 2 --out "$out/genfab-$file" --report "$out/genfab-$file.report.json"
+      "$G" synth "$out/$file" --label "$label" --like-real --threads 2 --out "$out/genfab-$file" --report "$out/genfab-$file.report.json"
       for who in tvae genfab; do
         echo "{\"judge\": \"$who\", \"data\": \"$file\"}"
         "$PEERS/bin/python" "$SHARED/bench/synth_quality.py" "$out/$file" "$out/$who-$file" --label "$label" --drop "$drop"

@@ -146,6 +146,15 @@ pub struct SynthArgs {
     /// Where to write the quality and privacy report (JSON).
     #[arg(long)]
     pub report: Option<PathBuf>,
+    /// Most Gaussian modes per numeric column (chosen by BIC); 1 standardises instead.
+    #[arg(long)]
+    pub max_modes: Option<usize>,
+    /// Epochs without validation improvement before stopping (0: run every epoch).
+    #[arg(long)]
+    pub patience: Option<usize>,
+    /// Mini-batch size (default: by table size).
+    #[arg(long)]
+    pub batch_size: Option<usize>,
 }
 
 impl SynthArgs {
@@ -438,9 +447,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let balance = a.balance()?;
             let (data, label, seed, out, report) =
                 (a.data.clone(), a.label.clone(), a.seed, a.out.clone(), a.report.clone());
-            let (epochs, threads) = (a.epochs, a.threads);
+            let tune = crate::offline::SynthTuning {
+                epochs: a.epochs,
+                threads: a.threads,
+                max_modes: a.max_modes,
+                patience: a.patience,
+                batch_size: a.batch_size,
+            };
             let summary = tokio::task::spawn_blocking(move || {
-                crate::offline::synth(&data, &label, balance, epochs, threads, seed, &out, report.as_deref(), true)
+                crate::offline::synth(&data, &label, balance, tune, seed, &out, report.as_deref(), true)
             })
             .await??;
             println!("{}", serde_json::to_string(&summary)?);

@@ -172,6 +172,16 @@ pub fn sample(
     Ok(df.height())
 }
 
+/// Knobs of `genfab synth` over the default spec.
+#[derive(Clone, Copy, Debug)]
+pub struct SynthTuning {
+    pub epochs: usize,
+    pub threads: usize,
+    pub max_modes: Option<usize>,
+    pub patience: Option<usize>,
+    pub batch_size: Option<usize>,
+}
+
 /// What `genfab synth` did.
 #[derive(Debug, Serialize)]
 pub struct SynthSummary {
@@ -195,8 +205,7 @@ pub fn synth(
     data: &Path,
     label: &str,
     balance: crate::synth::Balance,
-    epochs: usize,
-    threads: usize,
+    tune: SynthTuning,
     seed: u64,
     out: &Path,
     report_out: Option<&Path>,
@@ -206,7 +215,20 @@ pub fn synth(
     let table = bridge::to_ml_table(&df, &schema).map_err(|e| anyhow::anyhow!("{}: {e}", data.display()))?;
     let classes = crate::synth::class_counts(&table, label).map_err(anyhow::Error::msg)?;
     let plan = crate::synth::plan(&classes, &balance, Limits::default().max_rows).map_err(anyhow::Error::msg)?;
-    let params = crate::synth::default_spec(table.n_rows(), label, seed, threads).epochs(epochs);
+    let mut params = crate::synth::default_spec(table.n_rows(), label, seed, tune.threads).epochs(tune.epochs);
+    if let Some(k) = tune.max_modes {
+        params = params.continuous(if k <= 1 {
+            ml::ContinuousEncoding::Standard
+        } else {
+            ml::ContinuousEncoding::Modes { max_modes: k }
+        });
+    }
+    if let Some(b) = tune.batch_size {
+        params = params.batch_size(b);
+    }
+    if let Some(p) = tune.patience {
+        params = params.patience((p > 0).then_some(p));
+    }
     let checked = params.check(&table).map_err(|e| anyhow::anyhow!("{e}"))?;
     let t0 = Instant::now();
     let mut observer = ProgressObserver::new(checked.params().epochs, quiet);
