@@ -199,7 +199,102 @@ async fn conditional_samples_and_bad_sample_requests(backend: Backend) {
     app.stop().await;
 }
 
+async fn exploration_modes_answer_directly(backend: Backend) {
+    let app = spawn_worker_app(backend).await;
+    let ds = app.dataset("ai4i", "ai4i2020/ai4i2020.csv").await;
+    let mut spec = small_spec(3);
+    spec["conditions"] = json!(["Type"]);
+    let m: serde_json::Value =
+        app.post_json("/api/v1/models", &json!({"dataset_id": ds, "spec": spec})).await.json().await.unwrap();
+    let path = format!("/api/v1/models/{}", m["id"]);
+    let m = app.wait_until(&path, 180, |m| m["status"] == "ready" || m["status"] == "failed").await;
+    assert_eq!(m["status"], "ready", "{m}");
+    let samples = format!("{path}/samples");
+
+    // ranges: every row inside, with the acceptance rate in the headers
+    let r = app
+        .post_json(
+            &samples,
+            &json!({"n": 30, "seed": 1, "ranges": {"Torque [Nm]": [35, 45], "Tool wear [min]": [0, 150]}}),
+        )
+        .await;
+    assert_eq!(r.status().as_u16(), 200);
+    let rate: f64 = r.headers()["x-acceptance-rate"].to_str().unwrap().parse().unwrap();
+    let drawn: usize = r.headers()["x-draws"].to_str().unwrap().parse().unwrap();
+    assert!(rate > 0.0 && rate <= 1.0 && drawn >= 30, "{rate} {drawn}");
+    let rows: serde_json::Value = r.json().await.unwrap();
+    let rows = rows.as_array().unwrap();
+    assert_eq!(rows.len(), 30);
+    for row in rows {
+        let t = row["Torque [Nm]"].as_f64().unwrap();
+        let w = row["Tool wear [min]"].as_f64().unwrap();
+        assert!((35.0..=45.0).contains(&t) && (0.0..=150.0).contains(&w), "{row}");
+    }
+
+    // near a real row: spread 0 reproduces one decoded row; a spread varies it
+    let (_, csv) = app.get_text(&format!("/api/v1/datasets/{ds}/rows?format=json")).await;
+    let real: serde_json::Value = serde_json::from_str(&csv).unwrap();
+    let row = real[17].clone();
+    let same: serde_json::Value = app
+        .post_json(&samples, &json!({"n": 4, "temperature": 0, "near": {"row": row, "spread": 0}}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(same.as_array().unwrap().windows(2).all(|w| w[0] == w[1]), "{same}");
+    assert_eq!(same[0]["Type"], row["Type"], "the row's condition is kept");
+    let varied: serde_json::Value = app
+        .post_json(&samples, &json!({"n": 4, "seed": 2, "near": {"row": row, "spread": 1.0}}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(varied.as_array().unwrap().windows(2).any(|w| w[0] != w[1]));
+
+    // interpolation: n rows from one to the other; traversal: n rows along a latent dimension
+    let path_rows: serde_json::Value = app
+        .post_json(&samples, &json!({"n": 5, "interpolate": {"from": real[3], "to": real[4000]}}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(path_rows.as_array().unwrap().len(), 5);
+    let trav: serde_json::Value = app
+        .post_json(&samples, &json!({"n": 7, "conditions": {"Type": "L"}, "traverse": {"dim": 1, "from": -2, "to": 2}}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(trav.as_array().unwrap().len(), 7);
+    assert!(trav.as_array().unwrap().iter().all(|r| r["Type"] == "L"));
+
+    // bad requests name the field
+    let mut bad_row = row.clone();
+    bad_row["Type"] = json!("XL");
+    let mut no_col = row.clone();
+    no_col.as_object_mut().unwrap().remove("Torque [Nm]");
+    let bad = [
+        (json!({"n": 5, "ranges": {"Type": [0, 1]}}), "ranges.Type"),
+        (json!({"n": 5, "ranges": {"Torque [Nm]": [50, 40]}}), "ranges.Torque [Nm]"),
+        (json!({"n": 5, "near": {"row": bad_row}}), "near.row.Type"),
+        (json!({"n": 5, "near": {"row": no_col}}), "near.row.Torque [Nm]"),
+        (json!({"n": 5, "near": {"row": row, "spread": -1}}), "near.spread"),
+        (json!({"n": 5, "traverse": {"dim": 99}}), "traverse.dim"),
+        (json!({"n": 20000, "traverse": {"dim": 0}}), "n"),
+        (json!({"n": 5, "traverse": {"dim": 0}, "dataset_name": "x"}), "dataset_name"),
+    ];
+    for (body, field) in bad {
+        let r = app.post_json(&samples, &body).await;
+        let p = assert_problem(r, 400, &[]).await;
+        assert_eq!(p["field"], field, "{body}: {p}");
+    }
+    let r = app.post_json(&samples, &json!({"n": 5, "ranges": {"Torque [Nm]": [1, 2]}, "traverse": {"dim": 0}})).await;
+    assert_problem(r, 400, &["at most one"]).await;
+    app.stop().await;
+}
+
 on_both_stores!(
+    exploration_modes_answer_directly,
     model_is_trained_by_a_job_and_served,
     bad_model_requests_are_refused_and_store_nothing,
     conditional_samples_and_bad_sample_requests
