@@ -244,9 +244,15 @@ pub fn synth(
         .ok_or_else(|| anyhow::anyhow!("generation stopped"))?;
     let sample_s = t1.elapsed().as_secs_f64();
     let t2 = Instant::now();
-    let report =
-        crate::synth::report(&table, &synthetic, Some(model.params()), &crate::synth::PrivacyGate::default(), seed)
-            .map_err(anyhow::Error::msg)?;
+    let report = crate::synth::report(
+        &table,
+        &synthetic,
+        Some(model.params()),
+        &crate::synth::PrivacyGate::default(),
+        Some(label),
+        seed,
+    )
+    .map_err(anyhow::Error::msg)?;
     let report_s = t2.elapsed().as_secs_f64();
     let mut frame = bridge::from_ml_table(&synthetic)?;
     // booleans go out the way they came in: 0/1 stays 0/1

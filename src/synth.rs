@@ -212,6 +212,10 @@ pub struct SynthReport {
     pub column_pair_trends: crate::ml::quality::ColumnPairTrends,
     pub detection_detail: crate::ml::quality::Detection,
     pub privacy: PrivacyVerdict,
+    /// A classifier trained on real, synthetic, and real plus synthetic rows, tested on the holdout.
+    pub usefulness: Option<crate::ml::usefulness::Usefulness>,
+    /// Why usefulness could not be measured (e.g. no labelled holdout rows).
+    pub usefulness_error: Option<String>,
 }
 
 /// Measures `synthetic` against `real`. With `model` (the parameters of a model trained on this
@@ -222,6 +226,7 @@ pub fn report(
     synthetic: &Table,
     model: Option<&VaeParams>,
     gate: &PrivacyGate,
+    label: Option<&str>,
     seed: u64,
 ) -> Result<SynthReport, String> {
     use crate::ml::quality::Comparison;
@@ -263,7 +268,15 @@ pub fn report(
             ));
         }
     }
+    let (usefulness, usefulness_error) =
+        match label.map(|l| crate::ml::usefulness::usefulness(&train, synthetic, &hold, l)) {
+            None => (None, None),
+            Some(Ok(u)) => (Some(u), None),
+            Some(Err(e)) => (None, Some(e)),
+        };
     Ok(SynthReport {
+        usefulness,
+        usefulness_error,
         quality,
         detection: detection_detail.score,
         column_shapes,

@@ -88,7 +88,14 @@ pub fn run(ctx: &JobContext) -> Handled {
     // rows the model never trained on (its validation split) are the privacy holdout, when the
     // model was trained on this very version
     let same_data = model.dataset_id == req.dataset_id && model.dataset_version == req.version;
-    let report = match synth::report(&real, &synthetic, same_data.then(|| fitted.params()), &req.privacy, req.seed) {
+    let report = match synth::report(
+        &real,
+        &synthetic,
+        same_data.then(|| fitted.params()),
+        &req.privacy,
+        Some(&req.label),
+        req.seed,
+    ) {
         Ok(r) => r,
         Err(e) => return fail(format!("the quality report failed: {e}")),
     };

@@ -16,6 +16,7 @@ pub mod real;
 pub mod table;
 pub mod train;
 pub mod transform;
+pub mod usefulness;
 pub mod vae;
 
 #[cfg(test)]

@@ -52,6 +52,13 @@ async fn synthetic_rows_per_class_with_a_report(backend: Backend) {
     assert!(rep["report"]["detection"].as_f64().unwrap() >= 0.0);
     assert!(["passed", "failed"].contains(&rep["privacy_check"].as_str().unwrap()));
     assert_eq!(rep["report"]["plan"], json!({"H": 300, "M": 100}));
+    let u = &rep["report"]["usefulness"];
+    assert_eq!(u["label"], "Type", "{rep}");
+    for setting in ["train_real", "train_synthetic", "train_real_plus_synthetic"] {
+        let f1 = u[setting]["macro_f1"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&f1), "{setting}: {f1}");
+    }
+    assert_eq!(u["test_rows"], rep["report"]["privacy"]["holdout_rows"]);
     let (s, _) = app.get_json(&format!("/api/v1/datasets/{ds}/report")).await;
     assert_eq!(s, 404, "real datasets have no report");
     app.stop().await;
