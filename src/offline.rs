@@ -17,6 +17,15 @@ pub fn read_file(
     path: &Path,
     header: Option<bool>,
 ) -> anyhow::Result<(polars::prelude::DataFrame, crate::domain::Schema, String)> {
+    read_file_with(path, header, None)
+}
+
+/// As `read_file`, with a schema override (kinds, roles, bounds, levels).
+pub fn read_file_with(
+    path: &Path,
+    header: Option<bool>,
+    overrides: Option<&crate::domain::SchemaOverride>,
+) -> anyhow::Result<(polars::prelude::DataFrame, crate::domain::Schema, String)> {
     let name = path.display().to_string();
     let format = match Format::from_file_name(&name) {
         Some(Format::Csv(_)) | None => Format::Csv(CsvOptions { separator: None, header }),
@@ -25,7 +34,7 @@ pub fn read_file(
     let bytes = std::fs::read(path).with_context(|| format!("could not read {name}"))?;
     let sha = sha256_hex(&bytes);
     let raw = ingest::read_table(&bytes, &format, &Limits::default()).map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
-    let (df, schema) = ingest::infer_and_type(raw, None).map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
+    let (df, schema) = ingest::infer_and_type(raw, overrides).map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
     Ok((df, schema, sha))
 }
 
@@ -211,7 +220,20 @@ pub fn synth(
     report_out: Option<&Path>,
     quiet: bool,
 ) -> anyhow::Result<SynthSummary> {
-    let (df, schema, sha) = read_file(data, None)?;
+    let (mut df, mut schema, mut sha) = read_file(data, None)?;
+    // a class column written as numbers (SECOM's -1/1) is a set of classes, not a quantity
+    let numeric_label = schema.columns.iter().any(|c| c.name == label && c.kind == crate::domain::ColumnKind::Integer);
+    if numeric_label {
+        let mut o = crate::domain::SchemaOverride::default();
+        o.columns.insert(
+            label.to_string(),
+            crate::domain::schema::ColumnOverride {
+                kind: Some(crate::domain::ColumnKind::Categorical),
+                ..Default::default()
+            },
+        );
+        (df, schema, sha) = read_file_with(data, None, Some(&o))?;
+    }
     let table = bridge::to_ml_table(&df, &schema).map_err(|e| anyhow::anyhow!("{}: {e}", data.display()))?;
     let classes = crate::synth::class_counts(&table, label).map_err(anyhow::Error::msg)?;
     let plan = crate::synth::plan(&classes, &balance, Limits::default().max_rows).map_err(anyhow::Error::msg)?;
