@@ -14,6 +14,7 @@ pub mod ingest;
 pub mod jobs;
 pub mod ml;
 pub mod offline;
+pub mod optimize;
 pub mod startup;
 pub mod store;
 pub mod synth;
