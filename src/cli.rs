@@ -52,6 +52,19 @@ pub enum Command {
     Sample(SampleArgs),
     /// Generate synthetic rows per class from a file, with a quality and privacy report (offline).
     Synth(SynthArgs),
+    /// Measure a synthetic file against a real one: quality and detection (SDMetrics' definitions), privacy, usefulness.
+    Report {
+        /// The real table.
+        real: PathBuf,
+        /// The synthetic table (needs the real table's modelled columns).
+        synthetic: PathBuf,
+        /// Class column for the usefulness check.
+        #[arg(long)]
+        label: Option<String>,
+        /// Seed of the detection folds and the holdout.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+    },
     /// Run a schedule's template now, for plants that drive batches from their own scheduler.
     Batch {
         #[command(subcommand)]
@@ -442,6 +455,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 );
             }
             crate::jobs::run_worker(store, cfg, rx).await
+        }
+        Command::Report { real, synthetic, label, seed } => {
+            let (real, synthetic, label, seed) = (real.clone(), synthetic.clone(), label.clone(), *seed);
+            let v =
+                tokio::task::spawn_blocking(move || crate::offline::judge(&real, &synthetic, label.as_deref(), seed))
+                    .await??;
+            println!("{v}");
+            Ok(())
         }
         Command::Synth(a) => {
             let balance = a.balance()?;

@@ -23,6 +23,8 @@ fn help_explains_every_command() {
         vec!["bench", "upload", "--help"],
         vec!["bench", "queue", "--help"],
         vec!["batch", "run", "--help"],
+        vec!["synth", "--help"],
+        vec!["report", "--help"],
     ] {
         let out = genfab().args(&args).output().unwrap();
         assert!(out.status.success(), "{args:?}");
@@ -101,6 +103,28 @@ fn batch_run_fires_a_schedule_and_runs_its_jobs() {
     let out = genfab().arg("--state-dir").arg(dir.path()).args(["batch", "run", "day shift"]).output().unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("no schedule has the id or name 'day shift'"));
+}
+
+#[test]
+fn report_measures_a_synthetic_file_against_a_real_one() {
+    let real = concat!(env!("CARGO_MANIFEST_DIR"), "/data/ai4i2020/ai4i2020.csv");
+    // a file against itself: every column and pair scores 1, and every row of the 90 % the
+    // privacy check treats as training rows is an exact copy
+    let out = genfab().args(["report", real, real, "--label", "Type"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!((v["quality"].as_f64().unwrap() - 1.0).abs() < 1e-9, "{v}");
+    assert_eq!(v["exact_copies"], 9000);
+    // a synthetic file without a modelled column is refused, naming it
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(real).unwrap();
+    let cut: String =
+        text.lines().map(|l| l.split(',').take(6).collect::<Vec<_>>().join(",")).collect::<Vec<_>>().join("\n");
+    let short = dir.path().join("short.csv");
+    std::fs::write(&short, cut).unwrap();
+    let out = genfab().args(["report", real]).arg(&short).output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("lacks the real file's columns"));
 }
 
 #[test]
