@@ -45,7 +45,8 @@ case "${1:-all}" in
     out=$(mktemp -d)
     python3 scripts/steel_fault.py "$out/steel.csv"
     # label: fault (steel), Machine failure (ai4i; ids dropped), the pass/fail column of SECOM
-    for spec in "steel.csv:fault:" "ai4i.csv:Machine failure:UDI,Product ID"; do
+    python3 scripts/ai4i_failure_mode.py "$out/ai4i-fm.csv"
+    for spec in "steel.csv:fault:" "ai4i.csv:Machine failure:UDI,Product ID" "ai4i-fm.csv:failure_mode:"; do
       IFS=: read -r file label drop <<<"$spec"
       [ "$file" = ai4i.csv ] && cp data/ai4i2020/ai4i2020.csv "$out/ai4i.csv"
       "$PEERS/bin/python" "$SHARED/bench/sdv_tvae.py" "$out/$file" "$out/tvae-$file" --epochs 300 --drop "$drop"
