@@ -50,6 +50,28 @@ fn integer_columns(path: &Path) -> anyhow::Result<Vec<String>> {
     Ok(raw.columns().iter().filter(|c| c.dtype().is_integer()).map(|c| c.name().to_string()).collect())
 }
 
+/// Reads a file whose `label` is a class column: one written as numbers (SECOM's -1/1) is read
+/// as categorical, a set of classes rather than a quantity.
+fn read_labelled(
+    path: &Path,
+    label: Option<&str>,
+) -> anyhow::Result<(polars::prelude::DataFrame, crate::domain::Schema, String)> {
+    let read = read_file(path, None)?;
+    let Some(label) = label else { return Ok(read) };
+    if !read.1.columns.iter().any(|c| c.name == label && c.kind == crate::domain::ColumnKind::Integer) {
+        return Ok(read);
+    }
+    let mut o = crate::domain::SchemaOverride::default();
+    o.columns.insert(
+        label.to_string(),
+        crate::domain::schema::ColumnOverride {
+            kind: Some(crate::domain::ColumnKind::Categorical),
+            ..Default::default()
+        },
+    );
+    read_file_with(path, None, Some(&o))
+}
+
 /// Writes a frame as CSV or Parquet, by the file's extension.
 pub fn write_file(path: &Path, df: &mut polars::prelude::DataFrame) -> anyhow::Result<()> {
     let name = path.display().to_string();
@@ -220,20 +242,7 @@ pub fn synth(
     report_out: Option<&Path>,
     quiet: bool,
 ) -> anyhow::Result<SynthSummary> {
-    let (mut df, mut schema, mut sha) = read_file(data, None)?;
-    // a class column written as numbers (SECOM's -1/1) is a set of classes, not a quantity
-    let numeric_label = schema.columns.iter().any(|c| c.name == label && c.kind == crate::domain::ColumnKind::Integer);
-    if numeric_label {
-        let mut o = crate::domain::SchemaOverride::default();
-        o.columns.insert(
-            label.to_string(),
-            crate::domain::schema::ColumnOverride {
-                kind: Some(crate::domain::ColumnKind::Categorical),
-                ..Default::default()
-            },
-        );
-        (df, schema, sha) = read_file_with(data, None, Some(&o))?;
-    }
+    let (df, schema, sha) = read_labelled(data, Some(label))?;
     let table = bridge::to_ml_table(&df, &schema).map_err(|e| anyhow::anyhow!("{}: {e}", data.display()))?;
     let classes = crate::synth::class_counts(&table, label).map_err(anyhow::Error::msg)?;
     let plan = crate::synth::plan(&classes, &balance, Limits::default().max_rows).map_err(anyhow::Error::msg)?;
@@ -312,20 +321,7 @@ pub fn synth(
 /// real file's schema types both; `label` as in `genfab synth`; the holdout is a seeded 10 % of
 /// the real rows, so privacy and usefulness are indicative when the generator saw all of them.
 pub fn judge(real: &Path, synthetic: &Path, label: Option<&str>, seed: u64) -> anyhow::Result<serde_json::Value> {
-    let (mut df, mut schema, _) = read_file(real, None)?;
-    if let Some(l) = label {
-        if schema.columns.iter().any(|c| c.name == l && c.kind == crate::domain::ColumnKind::Integer) {
-            let mut o = crate::domain::SchemaOverride::default();
-            o.columns.insert(
-                l.to_string(),
-                crate::domain::schema::ColumnOverride {
-                    kind: Some(crate::domain::ColumnKind::Categorical),
-                    ..Default::default()
-                },
-            );
-            (df, schema, _) = read_file_with(real, None, Some(&o))?;
-        }
-    }
+    let (df, schema, _) = read_labelled(real, label)?;
     let real_table = bridge::to_ml_table(&df, &schema).map_err(|e| anyhow::anyhow!("{}: {e}", real.display()))?;
     // the synthetic file needs the real file's modelled columns; anything else is ignored
     let modelled: Vec<crate::domain::ColumnSchema> =

@@ -105,22 +105,23 @@ async fn events(caller: Caller, state: web::Data<AppState>, path: web::Path<Stri
         last: Option<JobRow>,
         done: bool,
         quiet: u32,
+        polled: bool,
     }
-    let start = S { store, id: job.id, last: None, done: false, quiet: 0 };
+    let start = S { store, id: job.id, last: None, done: false, quiet: 0, polled: false };
     let body = stream::unfold(start, |mut s| async move {
         if s.done {
             return None;
         }
         loop {
-            if s.last.is_some() {
+            if s.polled {
                 tokio::time::sleep(Duration::from_millis(250)).await;
             }
+            s.polled = true;
             let job = match s.store.get_job(s.id).await {
                 Ok(Some(j)) => j,
                 Ok(None) => return None,
                 Err(e) => {
                     tracing::warn!(job = s.id, error = %format!("{e:#}"), "events: could not read the job");
-                    s.last.get_or_insert_with(|| unreachable_row(s.id));
                     continue;
                 }
             };
@@ -149,32 +150,4 @@ async fn events(caller: Caller, state: web::Data<AppState>, path: web::Path<Stri
         .insert_header(("Cache-Control", "no-cache"))
         .insert_header(("X-Accel-Buffering", "no"))
         .streaming(body))
-}
-
-/// A placeholder "last seen" so a stream whose first read failed waits before retrying.
-fn unreachable_row(id: i64) -> JobRow {
-    let epoch = chrono::DateTime::<chrono::Utc>::UNIX_EPOCH;
-    JobRow {
-        id,
-        kind: String::new(),
-        status: String::new(),
-        payload: sqlx::types::Json(serde_json::Value::Null),
-        attempts: 0,
-        max_attempts: 0,
-        run_at: epoch,
-        lease_owner: None,
-        lease_expires_at: None,
-        heartbeat_at: None,
-        progress: -1.0,
-        message: None,
-        last_error: None,
-        cancel_requested: false,
-        result: None,
-        dataset_id: None,
-        depends_on: None,
-        schedule_id: None,
-        created_at: epoch,
-        started_at: None,
-        finished_at: None,
-    }
 }

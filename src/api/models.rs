@@ -52,6 +52,25 @@ pub async fn dataset_version(
     Ok((d, v))
 }
 
+/// A model of `params` on dataset version `v`, made by this code version.
+pub fn new_model(
+    name: String,
+    dataset_id: i64,
+    v: &crate::store::VersionMeta,
+    params: &VaeParams,
+) -> Result<NewModel, ApiError> {
+    Ok(NewModel {
+        name,
+        dataset_id,
+        dataset_version: v.version,
+        dataset_sha256: v.sha256.clone(),
+        seed: params.seed as i64,
+        spec: serde_json::to_value(params).map_err(|e| anyhow::anyhow!("spec: {e}"))?,
+        code_version: crate::jobs::code_version(),
+        parent_model_id: None,
+    })
+}
+
 /// The state a model is in, from its training job's.
 fn model_status(job_status: &str) -> &'static str {
     match job_status {
@@ -160,16 +179,7 @@ async fn create(caller: Caller, state: web::Data<AppState>, body: web::Bytes) ->
     if name.trim().is_empty() || name.len() > 200 {
         return Err(ApiError::bad_field("name", "name must be 1 to 200 characters"));
     }
-    let m = NewModel {
-        name,
-        dataset_id: d.id,
-        dataset_version: v.version,
-        dataset_sha256: v.sha256.clone(),
-        seed: params.seed as i64,
-        spec: serde_json::to_value(&params).map_err(|e| anyhow::anyhow!("spec: {e}"))?,
-        code_version: crate::jobs::code_version(),
-        parent_model_id: None,
-    };
+    let m = new_model(name, d.id, &v, &params)?;
     let (model_id, job_id) = state.store.create_model(&m, req.checkpoint_every).await?;
     tracing::info!(model = model_id, job = job_id, dataset = d.id, version = v.version, "training queued");
     let model = state.store.get_model(model_id).await?.ok_or_else(|| anyhow::anyhow!("model {model_id} vanished"))?;

@@ -4,11 +4,11 @@
 use super::caller::Caller;
 use super::error::ApiError;
 use super::jobs::parse_id;
-use super::models::{dataset_version, json_body, parse_spec};
+use super::models::{dataset_version, json_body, new_model, parse_spec};
 use super::AppState;
 use crate::domain::{ColumnKind, Permission};
 use crate::jobs::synthesize::SynthRequest;
-use crate::store::{NewJob, NewModel};
+use crate::store::NewJob;
 use crate::synth::{Balance, PrivacyGate};
 use actix_web::{web, HttpResponse};
 use serde::Deserialize;
@@ -185,16 +185,7 @@ async fn create(caller: Caller, state: web::Data<AppState>, body: web::Bytes) ->
                     format!("the model must be conditioned on the label '{}'", req.label),
                 ));
             }
-            let m = NewModel {
-                name: format!("{} synthetic ({})", d.name, req.label),
-                dataset_id: d.id,
-                dataset_version: v.version,
-                dataset_sha256: v.sha256.clone(),
-                seed: params.seed as i64,
-                spec: serde_json::to_value(&params).map_err(|e| anyhow::anyhow!("{e}"))?,
-                code_version: crate::jobs::code_version(),
-                parent_model_id: None,
-            };
+            let m = new_model(format!("{} synthetic ({})", d.name, req.label), d.id, &v, &params)?;
             let payload = serde_json::to_value(&sreq).map_err(|e| anyhow::anyhow!("{e}"))?;
             let then = NewJob { dataset_id: Some(d.id), ..NewJob::new("synthesize", payload) };
             let (model_id, train_job, then_id) = state.store.create_model_then(&m, None, Some(then)).await?;

@@ -12,7 +12,7 @@ pub fn fail(e: impl Into<String>) -> Handled {
     Handled::Finish(JobOutcome::Failed { error: e.into(), retry: false })
 }
 
-pub fn retry(e: anyhow::Error) -> Handled {
+pub fn retry(e: impl std::fmt::Display) -> Handled {
     Handled::Finish(JobOutcome::Failed { error: format!("{e:#}"), retry: true })
 }
 

@@ -7,6 +7,7 @@
 //! latest version of D (default: M's dataset), created on the job's first run.
 
 use super::context::StopWhy;
+use super::output::{fail, retry};
 use super::{Handled, JobContext};
 use crate::ml::{self, Checkpoint, Control, EpochMetrics, Observer, VaeParams};
 use crate::store::{JobOutcome, ModelRow, NewModel, TrainedModel};
@@ -19,14 +20,6 @@ pub const DEFAULT_CHECKPOINT_EVERY: usize = 5;
 /// The code version recorded on every model.
 pub fn code_version() -> String {
     format!("genfab {}", env!("CARGO_PKG_VERSION"))
-}
-
-fn fail(error: impl Into<String>) -> Handled {
-    Handled::Finish(JobOutcome::Failed { error: error.into(), retry: false })
-}
-
-fn retry(error: impl std::fmt::Display) -> Handled {
-    Handled::Finish(JobOutcome::Failed { error: format!("{error:#}"), retry: true })
 }
 
 /// The model this job trains; a retrain creates it on the first run.

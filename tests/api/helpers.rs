@@ -148,8 +148,19 @@ impl TestApp {
         body: impl Into<reqwest::Body>,
         token: &str,
     ) -> reqwest::Response {
+        self.post_body(&format!("/api/v1/datasets?name={name}{extra_query}"), content_type, body, token).await
+    }
+
+    /// `POST path` with a body of `content_type`, as `token`.
+    pub async fn post_body(
+        &self,
+        path: &str,
+        content_type: &str,
+        body: impl Into<reqwest::Body>,
+        token: &str,
+    ) -> reqwest::Response {
         self.client
-            .post(self.url(&format!("/api/v1/datasets?name={name}{extra_query}")))
+            .post(self.url(path))
             .bearer_auth(token)
             .header("content-type", content_type)
             .body(body)
@@ -166,14 +177,7 @@ impl TestApp {
         body: impl Into<reqwest::Body>,
         token: &str,
     ) -> reqwest::Response {
-        self.client
-            .post(self.url(&format!("/api/v1/datasets/{id}/rows")))
-            .bearer_auth(token)
-            .header("content-type", content_type)
-            .body(body)
-            .send()
-            .await
-            .expect("request sent")
+        self.post_body(&format!("/api/v1/datasets/{id}/rows"), content_type, body, token).await
     }
 
     pub async fn get_json(&self, path: &str) -> (u16, serde_json::Value) {
