@@ -4,6 +4,8 @@
 #   bash scripts/bench.sh upload   # upload throughput on SQLite and Postgres (needs $PG, a Postgres server URL)
 #   bash scripts/bench.sh queue    # empty jobs through the queue on Postgres with 1 and 3 workers
 #   bash scripts/bench.sh synth    # genfab synth vs SDV's TVAE, both judged by synth_quality.py
+#   bash scripts/bench.sh optimize # genfab's solvers vs Optuna's samplers (50 evaluations, seeds 0-9), and
+#                                  # candidates stored per second by a 100,000-evaluation run on Postgres
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PEERS=${PEERS:-/tmp/peers}
@@ -68,5 +70,14 @@ case "${1:-all}" in
       "$G" report "$out/secom.csv" "$out/$who-secom.csv" --label y
     done
     rm -rf "$out"
+    ;;
+  optimize|all)
+    "$PEERS/bin/python" "$SHARED/bench/optuna_peer.py" --budget 50 --seeds 10 --samplers tpe,cmaes,gp
+    "$G" bench optimize --budget 50 --seeds 10
+    psql "$PG/postgres" -qc "DROP DATABASE IF EXISTS genfab_study_bench" -c "CREATE DATABASE genfab_study_bench" >&2
+    DATABASE_URL="$PG/genfab_study_bench" "$G" bench study --evaluations 100000
+    state=$(mktemp -d)
+    "$G" --state-dir "$state" bench study --evaluations 100000
+    rm -rf "$state"
     ;;
 esac

@@ -5,6 +5,7 @@ use crate::catalog;
 use crate::config::{DatabaseConfig, Limits};
 use crate::ingest::{CsvOptions, Format};
 use crate::store::Store;
+use anyhow::Context;
 use serde::Serialize;
 use std::time::Instant;
 
@@ -218,4 +219,71 @@ mod tests {
         assert_eq!(lines[0], "sensor_1,sensor_2,sensor_3");
         assert!(lines[1..].iter().all(|l| l.split(',').count() == 3));
     }
+}
+
+/// What `genfab bench study` measured: the same random search with and without the store.
+#[derive(Debug, serde::Serialize)]
+pub struct StudyReport {
+    pub backend: &'static str,
+    pub evaluations: usize,
+    /// Solver and evaluations alone, in memory.
+    pub seconds_in_memory: f64,
+    /// The `optimize` job: evaluations, candidate details, bulk inserts, progress, summary.
+    pub seconds_as_job: f64,
+    pub candidates_stored: i64,
+    pub evaluations_per_s_as_job: f64,
+    /// Job time over in-memory time.
+    pub store_overhead_ratio: f64,
+}
+
+/// A 6-variable constrained study searched by `n` random evaluations, once in memory and once
+/// as a job against the store, so the cost of storing every candidate shows as a ratio.
+pub async fn study(store: &Store, n: usize) -> anyhow::Result<StudyReport> {
+    use crate::optimize::solvers::{self, RunConfig, SolverKind};
+    anyhow::ensure!(n > 0, "--evaluations must be at least 1");
+    let spec: crate::optimize::study::StudySpec = serde_json::from_value(serde_json::json!({
+        "variables": (0..6).map(|i| serde_json::json!({"name": format!("x{i}"), "kind": "continuous", "lo": -1, "hi": 1})).collect::<Vec<_>>(),
+        "objectives": [{"name": "f", "expr": "x0^2 + x1^2 + x2^2 + x3^2 + x4^2 + x5^2"}],
+        "constraints": [{"expr": "x0 + x1 >= 0.2"}]
+    }))?;
+    let name = format!("bench study {}", std::process::id());
+    let id = crate::studies::create(store, &name, None, spec).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    let row = store.get_study(id).await?.context("bench study vanished")?;
+    let study = crate::studies::load(store, &row).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    let t = Instant::now();
+    let out = tokio::task::spawn_blocking(move || {
+        solvers::run(SolverKind::Random, &study, &RunConfig { budget: n, seed: 1 }, &mut ())
+    })
+    .await??;
+    let in_memory = t.elapsed().as_secs_f64();
+    anyhow::ensure!(out.candidates.len() == n, "the solver made {} evaluations", out.candidates.len());
+    let (run_id, job_id) = store.create_run(id, "random", n as i32, 1).await?;
+    let cfg = crate::config::WorkerConfig::default();
+    let t = Instant::now();
+    // Claims this job (or, on a busy store, another one first: then the job is waited for).
+    loop {
+        crate::jobs::try_execute_job(store, "bench", &cfg).await?;
+        let job = store.get_job(job_id).await?.context("bench job vanished")?;
+        if job.status == "succeeded" {
+            break;
+        }
+        anyhow::ensure!(
+            job.status != "failed" && job.status != "cancelled",
+            "the job ended {}: {:?}",
+            job.status,
+            job.last_error
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let as_job = t.elapsed().as_secs_f64();
+    let run = store.get_run(run_id).await?.context("bench run vanished")?;
+    Ok(StudyReport {
+        backend: store.backend(),
+        evaluations: n,
+        seconds_in_memory: in_memory,
+        seconds_as_job: as_job,
+        candidates_stored: run.evaluations as i64,
+        evaluations_per_s_as_job: n as f64 / as_job,
+        store_overhead_ratio: as_job / in_memory.max(1e-9),
+    })
 }

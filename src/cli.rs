@@ -52,6 +52,8 @@ pub enum Command {
     Sample(SampleArgs),
     /// Generate synthetic rows per class from a file, with a quality and privacy report (offline).
     Synth(SynthArgs),
+    /// Run a design study on files (offline): spec JSON, optional data and model, one solver.
+    Optimize(OptimizeArgs),
     /// Measure a synthetic file against a real one: quality and detection (SDMetrics' definitions), privacy, usefulness.
     Report {
         /// The real table.
@@ -123,6 +125,33 @@ pub struct TrainArgs {
     /// Print one JSON summary at the end instead of progress.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct OptimizeArgs {
+    /// The study spec (JSON, as `spec` in POST /api/v1/studies).
+    pub spec: PathBuf,
+    /// The table for bounds, surrogates and distance to the data (.csv, .parquet, .json).
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// Whether the CSV has a header row (default: detected).
+    #[arg(long)]
+    pub header: Option<bool>,
+    /// A model file, for a study in its latent space.
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// random, latin_hypercube, nelder_mead, particle_swarm, simulated_annealing, lbfgs, bayesian, ego, nsga2.
+    #[arg(long, default_value = "bayesian")]
+    pub solver: String,
+    /// Evaluations.
+    #[arg(long, default_value_t = 100)]
+    pub budget: usize,
+    /// Seed of the solver (the same seed gives the same candidates).
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Write every candidate here (.csv or .parquet).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -271,6 +300,24 @@ pub enum BenchCommand {
         /// Write the synthetic table to this CSV and exit (to hand both engines identical data).
         #[arg(long)]
         dump_csv: Option<PathBuf>,
+    },
+    /// Solvers on Branin, Hartmann6 and Rosenbrock-10 at a fixed budget, as shared/bench/optuna_peer.py measures Optuna.
+    Optimize {
+        /// Evaluations per run.
+        #[arg(long, default_value_t = 50)]
+        budget: usize,
+        /// Seeds 0..N; the median over them is reported.
+        #[arg(long, default_value_t = 10)]
+        seeds: u64,
+        /// Solvers, comma-separated (default: all single-objective ones).
+        #[arg(long)]
+        solvers: Option<String>,
+    },
+    /// A random search that stores every candidate, as a job against the store, beside the same search in memory.
+    Study {
+        /// Evaluations.
+        #[arg(long, default_value_t = 100_000)]
+        evaluations: usize,
     },
     /// Upload a CSV into the store (DATABASE_URL, or a temporary SQLite file) and time it.
     Upload {
@@ -464,6 +511,40 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("{v}");
             Ok(())
         }
+        Command::Optimize(a) => {
+            let a = (
+                a.spec.clone(),
+                a.data.clone(),
+                a.header,
+                a.model.clone(),
+                a.solver.clone(),
+                a.budget,
+                a.seed,
+                a.out.clone(),
+            );
+            let report = tokio::task::spawn_blocking(move || {
+                crate::offline::optimize(&a.0, a.1.as_deref(), a.2, a.3.as_deref(), &a.4, a.5, a.6, a.7.as_deref())
+            })
+            .await??;
+            println!("{}", serde_json::to_string(&report)?);
+            Ok(())
+        }
+        Command::Bench { command: BenchCommand::Optimize { budget, seeds, solvers } } => {
+            use crate::optimize::solvers::{self, SolverKind};
+            let kinds: Vec<SolverKind> = match solvers {
+                None => SolverKind::ALL.into_iter().filter(|k| *k != SolverKind::Nsga2).collect(),
+                Some(list) => list
+                    .split(',')
+                    .map(|s| SolverKind::parse(s.trim()).ok_or_else(|| anyhow::anyhow!("unknown solver '{s}'")))
+                    .collect::<anyhow::Result<_>>()?,
+            };
+            let (budget, seeds) = (*budget, *seeds);
+            let rows = tokio::task::spawn_blocking(move || solvers::benchmark(budget, 0..seeds, &kinds)).await?;
+            for r in rows {
+                println!("{}", serde_json::to_string(&r)?);
+            }
+            Ok(())
+        }
         Command::Synth(a) => {
             let balance = a.balance()?;
             let (data, label, seed, out, report) =
@@ -491,6 +572,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             if !ok? {
                 anyhow::bail!("some jobs of schedule '{schedule}' did not succeed");
             }
+            Ok(())
+        }
+        Command::Bench { command: BenchCommand::Study { evaluations } } => {
+            let (store, temp) = crate::bench::bench_store(&cli.global.database()?).await?;
+            let report = crate::bench::study(&store, *evaluations).await;
+            crate::bench::close_store(store, temp).await;
+            println!("{}", serde_json::to_string(&report?)?);
             Ok(())
         }
         Command::Bench { command: BenchCommand::Queue { jobs, workers } } => {

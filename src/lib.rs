@@ -17,6 +17,7 @@ pub mod offline;
 pub mod optimize;
 pub mod startup;
 pub mod store;
+pub mod studies;
 pub mod synth;
 pub mod telemetry;
 pub mod web;

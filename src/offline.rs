@@ -372,3 +372,131 @@ pub fn judge(real: &Path, synthetic: &Path, label: Option<&str>, seed: u64) -> a
         "usefulness_error": r.usefulness_error,
     }))
 }
+
+/// What `genfab optimize` prints.
+#[derive(Debug, Serialize)]
+pub struct OptimizeReport {
+    pub solver: String,
+    pub evaluations: usize,
+    pub feasible: usize,
+    pub seconds: f64,
+    /// The surrogates' cross-validated fit: name, R², RMSE.
+    pub surrogates: Vec<serde_json::Value>,
+    pub best: Option<serde_json::Value>,
+    pub pareto_size: usize,
+    pub out: Option<String>,
+}
+
+/// A study on files, without a database: the spec (JSON, as `spec` in `POST /api/v1/studies`),
+/// an optional data file for bounds, surrogates and novelty, an optional model file for a latent
+/// study; writes every candidate to `out` (CSV or Parquet) when given.
+#[allow(clippy::too_many_arguments)]
+pub fn optimize(
+    spec_path: &Path,
+    data: Option<&Path>,
+    header: Option<bool>,
+    model: Option<&Path>,
+    solver: &str,
+    budget: usize,
+    seed: u64,
+    out: Option<&Path>,
+) -> anyhow::Result<OptimizeReport> {
+    use crate::optimize::solvers::{self, RunConfig, SolverKind};
+    use crate::optimize::study::{LatentDecoder, Study, StudyData, StudySpec};
+    let kind = SolverKind::parse(solver).with_context(|| {
+        let names: Vec<&str> = SolverKind::ALL.iter().map(|k| k.name()).collect();
+        format!("unknown solver '{solver}'; one of {}", names.join(", "))
+    })?;
+    let raw = std::fs::read(spec_path).with_context(|| format!("could not read {}", spec_path.display()))?;
+    let spec: StudySpec = serde_json::from_slice(&raw)
+        .map_err(|e| anyhow::anyhow!("{}: line {} column {}: {e}", spec_path.display(), e.line(), e.column()))?;
+    let data = match data {
+        Some(p) => {
+            let (df, schema, _) = read_file(p, header)?;
+            let t = bridge::to_ml_table(&df, &schema).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?;
+            Some(StudyData::from_table(&t))
+        }
+        None => None,
+    };
+    let decoder = match model {
+        Some(p) => {
+            let bytes = std::fs::read(p).with_context(|| format!("could not read {}", p.display()))?;
+            let vae = ml::FittedVae::from_bytes(&bytes).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?;
+            Some(LatentDecoder::new(vae)?)
+        }
+        None => None,
+    };
+    let start = Instant::now();
+    let spec = spec.resolve(data.as_ref())?;
+    let surrogates = spec.fit_surrogates(data.as_ref().unwrap_or(&StudyData::default()))?;
+    let fits = surrogates
+        .iter()
+        .zip(&spec.surrogates)
+        .map(|(s, d)| serde_json::json!({ "name": d.name, "target": d.target, "r2": s.cv.r2, "rmse": s.cv.rmse }))
+        .collect();
+    let study = Study::new(&spec, surrogates, data.as_ref(), decoder)?;
+    let outcome = solvers::run(kind, &study, &RunConfig { budget, seed }, &mut ())?;
+    let cands = &outcome.candidates;
+    let feasible = cands.iter().filter(|c| c.eval.is_feasible()).count();
+    let points: Vec<&[f64]> =
+        cands.iter().filter(|c| c.eval.is_feasible()).map(|c| c.eval.objectives.as_slice()).collect();
+    let pareto_size = crate::optimize::pareto_front(&points).len();
+    let best = outcome.best.map(|i| {
+        let c = &cands[i];
+        serde_json::to_value(study.detail(&c.x, &c.eval)).unwrap_or_default()
+    });
+    if let Some(out) = out {
+        let rows: Vec<Vec<(String, serde_json::Value)>> = cands
+            .iter()
+            .map(|c| {
+                let d = study.detail(&c.x, &c.eval);
+                let mut row = vec![("iteration".to_owned(), serde_json::Value::from(c.iteration))];
+                for n in study.design_names() {
+                    row.push((n.clone(), d.design.get(n).cloned().unwrap_or_default()));
+                }
+                for n in study.objective_names() {
+                    row.push((format!("objective_{n}"), d.objectives.get(n).cloned().unwrap_or_default()));
+                }
+                for n in study.constraint_names() {
+                    row.push((format!("constraint_{n}"), d.constraints.get(n).cloned().unwrap_or_default()));
+                }
+                row.push(("violation".into(), serde_json::json!(c.eval.violation)));
+                row.push(("feasible".into(), c.eval.is_feasible().into()));
+                row.push(("novelty".into(), serde_json::json!(d.novelty)));
+                row
+            })
+            .collect();
+        let mut df = frame_of_rows(&rows)?;
+        write_file(out, &mut df)?;
+    }
+    Ok(OptimizeReport {
+        solver: kind.name().into(),
+        evaluations: cands.len(),
+        feasible,
+        seconds: start.elapsed().as_secs_f64(),
+        surrogates: fits,
+        best,
+        pareto_size,
+        out: out.map(|p| p.display().to_string()),
+    })
+}
+
+/// Rows of named JSON values (numbers, strings, booleans, nulls), all with the same names in the
+/// same order, as a frame.
+fn frame_of_rows(rows: &[Vec<(String, serde_json::Value)>]) -> anyhow::Result<polars::prelude::DataFrame> {
+    use polars::prelude::*;
+    let names: Vec<String> = rows.first().map(|r| r.iter().map(|c| c.0.clone()).collect()).unwrap_or_default();
+    let mut cols = Vec::with_capacity(names.len());
+    for (j, n) in names.iter().enumerate() {
+        let vals: Vec<&serde_json::Value> = rows.iter().map(|r| &r[j].1).collect();
+        let col = if vals.iter().any(|v| v.is_string()) {
+            Column::new(n.into(), vals.iter().map(|v| v.as_str().map(str::to_owned)).collect::<Vec<_>>())
+        } else if vals.iter().all(|v| v.is_boolean() || v.is_null()) && vals.iter().any(|v| v.is_boolean()) {
+            Column::new(n.into(), vals.iter().map(|v| v.as_bool()).collect::<Vec<_>>())
+        } else {
+            Column::new(n.into(), vals.iter().map(|v| v.as_f64()).collect::<Vec<_>>())
+        };
+        cols.push(col);
+    }
+    Ok(DataFrame::new(rows.len(), cols)?)
+}

@@ -11,6 +11,7 @@ pub mod metrics;
 mod models;
 mod pagination;
 mod schedules;
+mod studies;
 mod synthetic;
 mod tokens;
 
@@ -45,6 +46,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .configure(models::routes)
                 .configure(schedules::routes)
                 .configure(synthetic::routes)
+                .configure(studies::routes)
                 .default_service(web::to(not_found)),
         );
 }

@@ -9,6 +9,7 @@
 pub mod batch;
 mod context;
 mod noop;
+mod optimize;
 mod output;
 pub mod sample;
 pub mod scheduler;
@@ -39,13 +40,14 @@ pub enum Handled {
 }
 
 /// The kinds this worker can run, for error messages and the API.
-pub const KINDS: &[&str] = &["train", "sample", "synthesize", "noop"];
+pub const KINDS: &[&str] = &["train", "sample", "synthesize", "optimize", "noop"];
 
 fn handle(ctx: &JobContext) -> Handled {
     match ctx.job.kind.as_str() {
         "train" => train::run(ctx),
         "sample" => sample::run(ctx),
         "synthesize" => synthesize::run(ctx),
+        "optimize" => optimize::run(ctx),
         "noop" => noop::run(ctx),
         other => Handled::Finish(JobOutcome::Failed {
             error: format!("this genfab has no handler for jobs of kind '{other}' (it knows {})", KINDS.join(", ")),

@@ -5,6 +5,7 @@ mod datasets;
 mod jobs;
 mod models;
 mod schedules;
+mod studies;
 mod tokens;
 
 pub use datasets::{
@@ -13,6 +14,9 @@ pub use datasets::{
 pub use jobs::{ClaimedJob, JobOutcome, JobRow, Lease, NewJob};
 pub use models::{ModelRow, NewModel, TrainedModel};
 pub use schedules::{FireRow, NewSchedule, ScheduleRow};
+pub use studies::{
+    CandidateOrder, CandidateQuery, CandidateRow, Measurement, NewCandidate, NewStudy, RunRow, StudyRow, TellOutcome,
+};
 pub use tokens::TokenInfo;
 
 use crate::config::DatabaseConfig;

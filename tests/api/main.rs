@@ -10,4 +10,5 @@ mod jobs;
 mod lifecycle;
 mod models;
 mod schedules;
+mod studies;
 mod synthetic;
