@@ -117,17 +117,29 @@ fn prefix<T>(r: Result<T, StudyError>) -> Result<T, StudiesError> {
 
 /// A stored study, ready to search.
 pub async fn load(store: &Store, row: &StudyRow) -> Result<Study, StudiesError> {
+    Ok(load_with_model(store, row).await?.0)
+}
+
+/// As [`load`], with the id of the model that decodes a latent study.
+pub async fn load_with_model(store: &Store, row: &StudyRow) -> Result<(Study, Option<i64>), StudiesError> {
     let spec: StudySpec = serde_json::from_value(row.spec.0.clone()).context("stored study spec")?;
     let surrogates: Vec<Surrogate> = serde_json::from_value(row.surrogates.0.clone()).context("stored surrogates")?;
     let data = match (row.dataset_id, row.dataset_version) {
         (Some(id), Some(v)) => Some(study_data(store, id, Some(v)).await?.1),
         _ => None,
     };
-    let dec = match row.model_id {
+    // A latent study decodes with the newest model retrained from its own (weighted retraining
+    // between rounds, e.g. by a nightly schedule), so each run and ask uses what was learned.
+    let model = match row.model_id {
+        Some(m) => Some(store.latest_trained_of(m).await?.unwrap_or(m)),
+        None => None,
+    };
+    let dec = match model {
         Some(m) => Some(decoder(store, m).await?),
         None => None,
     };
-    blocking(move || prefix(Study::new(&spec, surrogates, data.as_ref(), dec))).await
+    let study = blocking(move || prefix(Study::new(&spec, surrogates, data.as_ref(), dec))).await?;
+    Ok((study, model))
 }
 
 /// A stored candidate for an evaluated point.

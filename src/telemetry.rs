@@ -8,7 +8,7 @@ pub fn init(format: &str) {
         .ok()
         .and_then(|v| EnvFilter::try_new(v).ok())
         .or_else(|| EnvFilter::try_from_default_env().ok())
-        .unwrap_or_else(|| EnvFilter::new("info,sqlx=warn"));
+        .unwrap_or_else(|| EnvFilter::new("info,sqlx=warn,egobox_ego=warn,egobox_gp=warn,egobox_moe=warn"));
     use std::io::IsTerminal;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)

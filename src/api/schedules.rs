@@ -90,6 +90,9 @@ async fn create(caller: Caller, state: web::Data<AppState>, body: web::Bytes) ->
                 ));
             }
         }
+        if let TemplateStep::Retrain { rank_weight: Some(rw), .. } = step {
+            rw.check().map_err(|e| ApiError::bad_field(&format!("template.steps[{i}].rank_weight"), e.to_string()))?;
+        }
         if let TemplateStep::Sample { n, .. } = step {
             if *n == 0 || *n > state.limits.max_rows {
                 return Err(ApiError::bad_field(

@@ -109,7 +109,7 @@ pub fn run(ctx: &JobContext) -> Handled {
         return fail(format!("unknown solver '{}'", run.solver));
     };
     ctx.progress(0.0, "loading the study", true);
-    let study = match ctx.block_on(studies::load(&ctx.store, &row)) {
+    let (study, model_id) = match ctx.block_on(studies::load_with_model(&ctx.store, &row)) {
         Ok(s) => s,
         Err(e) => return load_err(e),
     };
@@ -187,6 +187,7 @@ pub fn run(ctx: &JobContext) -> Handled {
         .collect();
     let summary = json!({
         "solver": kind.name(),
+        "model_id": model_id,
         "evaluations": cands.len(),
         "feasible": feasible.len(),
         "pareto_size": front.len(),

@@ -21,6 +21,9 @@ pub enum TemplateStep {
         dataset_id: Option<i64>,
         #[serde(default)]
         checkpoint_every: Option<usize>,
+        /// Weighted retraining towards good designs (Tripp et al. 2020): `{"column", "maximize"?, "k"?}`.
+        #[serde(default)]
+        rank_weight: Option<crate::ml::RankWeight>,
     },
     /// Samples `n` rows of the newest model trained from `model_id` into a new dataset.
     Sample {
@@ -63,11 +66,12 @@ impl JobTemplate {
         self.steps
             .iter()
             .map(|s| match s {
-                TemplateStep::Retrain { model_id, dataset_id, checkpoint_every } => NewJob {
+                TemplateStep::Retrain { model_id, dataset_id, checkpoint_every, rank_weight } => NewJob {
                     dataset_id: *dataset_id,
                     ..NewJob::new(
                         "train",
-                        serde_json::json!({ "retrain_of": model_id, "dataset_id": dataset_id, "checkpoint_every": checkpoint_every }),
+                        serde_json::json!({ "retrain_of": model_id, "dataset_id": dataset_id,
+                                            "checkpoint_every": checkpoint_every, "rank_weight": rank_weight }),
                     )
                 },
                 TemplateStep::Sample { model_id, n, seed } => NewJob::new(

@@ -3,7 +3,7 @@
 //! the model file, in the same transaction as the job's success.
 //!
 //! Payload: `{"model_id": M, "checkpoint_every": N}` for a model made by `POST /models`, or
-//! `{"retrain_of": M, "dataset_id": D?}` from a schedule: a new model with M's spec on the
+//! `{"retrain_of": M, "dataset_id": D?, "rank_weight": W?}` from a schedule: a new model with M's spec (and rank weighting W) on the
 //! latest version of D (default: M's dataset), created on the job's first run.
 
 use super::context::StopWhy;
@@ -38,12 +38,18 @@ fn model_of(ctx: &JobContext) -> Result<ModelRow, Handled> {
                 .block_on(ctx.store.get_version(dataset_id, None))
                 .map_err(retry)?
                 .ok_or_else(|| fail(format!("dataset {dataset_id} to retrain on does not exist")))?;
+            // Weighted retraining: the schedule's rank weighting replaces the parent's.
+            let rank_weight: Option<serde_json::Value> = ctx.field("rank_weight").map_err(fail)?;
+            let mut spec = parent.spec.0.clone();
+            if let Some(rw) = rank_weight {
+                spec["rank_weight"] = rw;
+            }
             Some(NewModel {
                 name: parent.name.clone(),
                 dataset_id,
                 dataset_version: v.version,
                 dataset_sha256: v.sha256,
-                spec: parent.spec.0.clone(),
+                spec,
                 seed: parent.seed,
                 code_version: code_version(),
                 parent_model_id: Some(parent.id),

@@ -5,6 +5,8 @@ use crate::ml::table::ColumnKind;
 /// Why parameters, a table, a request or a model file were rejected.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum VaeError {
+    #[error("rank weighting: {0}")]
+    BadRankWeight(String),
     #[error("latent size must be at least 1")]
     ZeroLatent,
     #[error("hidden layers must not be empty (give at least one size, e.g. [128, 128])")]

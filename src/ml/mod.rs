@@ -18,6 +18,7 @@ pub mod train;
 pub mod transform;
 pub mod usefulness;
 pub mod vae;
+pub mod weighting;
 
 #[cfg(test)]
 mod steel_tests;
@@ -30,3 +31,4 @@ pub use table::{Bounds, Column, ColumnData, ColumnKind, Table};
 pub use train::{
     fit, fit_resume, split_rows, Checkpoint, Control, EpochMetrics, NoObserver, Observer, StopReason, TrainSummary,
 };
+pub use weighting::RankWeight;

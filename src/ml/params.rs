@@ -65,6 +65,9 @@ pub struct VaeParams {
     pub continuous: ContinuousEncoding,
     /// Per-column overrides of `continuous`.
     pub column_encodings: BTreeMap<String, ContinuousEncoding>,
+    /// Train on the rows redrawn by the rank of an objective column (weighted retraining).
+    #[serde(default)]
+    pub rank_weight: Option<super::weighting::RankWeight>,
 }
 
 impl Default for VaeParams {
@@ -86,6 +89,7 @@ impl Default for VaeParams {
             conditions: vec![],
             continuous: ContinuousEncoding::Modes { max_modes: 3 },
             column_encodings: BTreeMap::new(),
+            rank_weight: None,
         }
     }
 }
@@ -202,6 +206,10 @@ impl VaeParams {
     pub fn check(&self, table: &Table) -> Result<CheckedVaeParams, VaeError> {
         self.check_alone()?;
         check_table(table)?;
+        if let Some(rw) = &self.rank_weight {
+            rw.check()?;
+            rw.weights(table)?;
+        }
         for name in &self.conditions {
             let col = table.column(name).ok_or_else(|| VaeError::UnknownCondition(name.clone()))?;
             if !matches!(col.kind, ColumnKind::Categorical | ColumnKind::Boolean) {

@@ -200,6 +200,16 @@ struct Run<'a> {
 
 impl<'a> Run<'a> {
     fn new(params: &'a CheckedVaeParams, table: &Table) -> Result<Self, VaeError> {
+        // weighted retraining trains on the rows redrawn by rank (the same for a seed, so a
+        // resumed run sees the same table)
+        let weighted;
+        let table = match &params.rank_weight {
+            Some(rw) => {
+                weighted = rw.resample(table, params.seed)?;
+                &weighted
+            }
+            None => table,
+        };
         // the transform is fitted on all rows: it needs every level and the full range, and
         // standardisation constants barely move between the split and the whole
         let transform = TableTransform::fit(table, params);

@@ -455,6 +455,65 @@ async fn latent_study_decodes_candidates(backend: Backend) {
     assert!(feasible > 0);
     let best = &done["summary"]["best"];
     assert_eq!(best["feasible"], true);
+    assert_eq!(done["summary"]["model_id"], model);
+
+    // Closed loop: a schedule retrains the VAE on rows weighted towards low heating load
+    // (Tripp et al. 2020); the study's next run decodes with the retrained model.
+    let r = app
+        .post_json(
+            "/api/v1/schedules",
+            &json!({"name": "weighted retrain", "cron": "0 3 * * *", "timezone": "UTC", "template": {"steps": [
+                {"kind": "retrain", "model_id": model, "rank_weight": {"column": "Y1", "maximize": false, "k": 0.001}}]}}),
+        )
+        .await;
+    assert_eq!(r.status().as_u16(), 201);
+    let schedule = r.json::<Value>().await.unwrap()["id"].as_i64().unwrap();
+    let bad = app
+        .post_json(
+            "/api/v1/schedules",
+            &json!({"name": "bad", "cron": "0 3 * * *", "timezone": "UTC", "template": {"steps": [
+                {"kind": "retrain", "model_id": model, "rank_weight": {"column": "Y1", "k": -1}}]}}),
+        )
+        .await;
+    assert_eq!(assert_problem(bad, 400, &["k"]).await["field"], "template.steps[0].rank_weight");
+    assert!(app.post_json(&format!("/api/v1/schedules/{schedule}/run"), &json!({})).await.status().is_success());
+    let retrained = app
+        .wait_until(&format!("/api/v1/models?dataset_id={ds}"), 120, |l| {
+            l["items"]
+                .as_array()
+                .is_some_and(|a| a.iter().any(|m| m["parent_model_id"] == model && m["status"] == "ready"))
+        })
+        .await;
+    let new = retrained["items"].as_array().unwrap().iter().find(|m| m["parent_model_id"] == model).unwrap().clone();
+    assert_eq!(new["spec"]["rank_weight"]["column"], "Y1", "{new}");
+    let mean_y1 = |rows: &Value| {
+        let a = rows.as_array().unwrap();
+        a.iter().map(|r| r["Y1"].as_f64().unwrap()).sum::<f64>() / a.len() as f64
+    };
+    let before: Value = app
+        .post_json(&format!("/api/v1/models/{model}/samples"), &json!({"n": 2000, "seed": 1}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let after: Value = app
+        .post_json(&format!("/api/v1/models/{}/samples", new["id"]), &json!({"n": 2000, "seed": 1}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        mean_y1(&after) < mean_y1(&before) - 2.0,
+        "weighted towards low Y1: {} vs {}",
+        mean_y1(&after),
+        mean_y1(&before)
+    );
+    let r = app
+        .post_json(&format!("/api/v1/studies/{sid}/runs"), &json!({"solver": "random", "budget": 20, "seed": 5}))
+        .await;
+    let rid = r.json::<Value>().await.unwrap()["id"].as_i64().unwrap();
+    let done = wait_run(&app, rid).await;
+    assert_eq!(done["summary"]["model_id"], new["id"], "{done}");
     app.stop().await;
 }
 
