@@ -2,6 +2,8 @@
 //! column transforms, layers with forward/backward, the conditional VAE, training, model files.
 
 pub mod adam;
+pub mod anomaly;
+pub mod anomaly_eval;
 pub mod bench;
 pub mod error;
 pub mod explore;
@@ -23,6 +25,10 @@ pub mod weighting;
 #[cfg(test)]
 mod steel_tests;
 
+pub use anomaly::{
+    auroc, calibrate, curves, drift, explain, importance_weighted_score, AnomalyError, Calibrated, Calibration,
+    Contribution, Curves, Drift,
+};
 pub use error::VaeError;
 pub use fitted::{FittedVae, RowScores};
 pub use format::ModelMetadata;
