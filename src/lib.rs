@@ -1,6 +1,7 @@
 //! genfab: generative models for the factory floor, as one service.
 //! Layers (see ARCHITECTURE.md): domain, ingest, ml, store, jobs, api, web, with cli/startup on top.
 
+pub mod anomaly_eval;
 pub mod api;
 pub mod auth;
 pub mod bench;

@@ -3,7 +3,6 @@
 
 pub mod adam;
 pub mod anomaly;
-pub mod anomaly_eval;
 pub mod bench;
 pub mod error;
 pub mod explore;

@@ -1,8 +1,9 @@
 //! The anomaly benchmark of issue 7: genfab's VAE detectors on Tennessee Eastman, AI4I 2020 and
 //! SECOM, on the splits of `shared/bench/anomaly_peer.py` row for row.
 //!
-//! A benchmark harness, not the engine: unlike the rest of `ml` it reads files (through
-//! `offline::read_file`, as `genfab train` does). The engine part is `ml::anomaly`.
+//! A benchmark harness, not the engine: it reads files (through `offline::read_file`, as
+//! `genfab train` does), so it lives beside `offline` rather than in the IO-free `ml`. The engine
+//! part is `ml::anomaly`.
 
 use crate::ml::anomaly::{auroc, calibrate, importance_weighted_score, Calibration};
 use crate::ml::fitted::FittedVae;
