@@ -6,6 +6,7 @@
 #   bash scripts/bench.sh synth    # genfab synth vs SDV's TVAE, both judged by synth_quality.py
 #   bash scripts/bench.sh optimize # genfab's solvers vs Optuna's samplers (50 evaluations, seeds 0-9), and
 #                                  # candidates stored per second by a 100,000-evaluation run on Postgres
+#   bash scripts/bench.sh anomaly  # genfab's VAE detectors vs scikit-learn's (anomaly_peer.py), same splits
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PEERS=${PEERS:-/tmp/peers}
@@ -79,5 +80,9 @@ case "${1:-all}" in
     state=$(mktemp -d)
     "$G" --state-dir "$state" bench study --evaluations 100000
     rm -rf "$state"
+    ;;
+  anomaly|all)
+    "$PEERS/bin/python" "$SHARED/bench/anomaly_peer.py" "$SHARED/data"
+    "$G" bench anomaly --data-dir "$SHARED/data"
     ;;
 esac

@@ -313,6 +313,18 @@ pub enum BenchCommand {
         #[arg(long)]
         solvers: Option<String>,
     },
+    /// VAE anomaly detectors on Tennessee Eastman, AI4I 2020 and SECOM, on the splits of shared/bench/anomaly_peer.py: AUROC per detector.
+    Anomaly {
+        /// The folder of the shared datasets (tennessee-eastman/, ai4i2020/, secom/).
+        #[arg(long, default_value = "../shared/data")]
+        data_dir: PathBuf,
+        /// Seed of training and scoring (the splits use the peer's seed).
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Only these datasets, comma-separated (tennessee-eastman, ai4i2020, secom).
+        #[arg(long)]
+        only: Option<String>,
+    },
     /// A random search that stores every candidate, as a job against the store, beside the same search in memory.
     Study {
         /// Evaluations.
@@ -571,6 +583,18 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             store.close().await;
             if !ok? {
                 anyhow::bail!("some jobs of schedule '{schedule}' did not succeed");
+            }
+            Ok(())
+        }
+        Command::Bench { command: BenchCommand::Anomaly { data_dir, seed, only } } => {
+            let (dir, seed) = (data_dir.clone(), *seed);
+            let only: Option<Vec<String>> = only.as_ref().map(|o| o.split(',').map(|s| s.trim().to_owned()).collect());
+            let rows = tokio::task::spawn_blocking(move || {
+                crate::anomaly_eval::evaluate_with(&dir, seed, &crate::anomaly_eval::default_specs(), only.as_deref())
+            })
+            .await??;
+            for r in rows {
+                println!("{}", serde_json::to_string(&r)?);
             }
             Ok(())
         }

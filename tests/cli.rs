@@ -28,6 +28,7 @@ fn help_explains_every_command() {
         vec!["optimize", "--help"],
         vec!["bench", "optimize", "--help"],
         vec!["bench", "study", "--help"],
+        vec!["bench", "anomaly", "--help"],
     ] {
         let out = genfab().args(&args).output().unwrap();
         assert!(out.status.success(), "{args:?}");
