@@ -15,8 +15,6 @@ use anyhow::Context;
 pub enum StudiesError {
     #[error("{0}")]
     Invalid(#[from] StudyError),
-    #[error("{0}")]
-    NotFound(String),
     #[error("a study named '{0}' exists already; choose another name")]
     NameTaken(String),
     #[error(transparent)]

@@ -37,7 +37,6 @@ impl From<StudiesError> for ApiError {
     fn from(e: StudiesError) -> Self {
         match e {
             StudiesError::Invalid(s) => ApiError::bad_field(&s.field, s.message),
-            StudiesError::NotFound(m) => ApiError::not_found(m),
             StudiesError::NameTaken(_) => ApiError::conflict(e.to_string()),
             StudiesError::Unexpected(e) => ApiError::Unexpected(e),
         }

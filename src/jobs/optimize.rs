@@ -145,8 +145,7 @@ pub fn run(ctx: &JobContext) -> Handled {
     match w.stop {
         Some(StopWhy::Interrupt) => return Handled::Interrupted,
         Some(StopWhy::Cancel) => {
-            let n = outcome.candidates.len();
-            return Handled::Finish(JobOutcome::Cancelled(json!({ "evaluations": n, "stored": n })));
+            return Handled::Finish(JobOutcome::Cancelled(json!({ "evaluations": outcome.candidates.len() })));
         }
         None => {}
     }

@@ -536,18 +536,8 @@ impl Study {
                     })
                 })
                 .collect::<Result<Vec<_>, _>>()?;
-            let std_name = format!("{}_std", spec.surrogates.get(i).map_or("", |d| d.name.as_str()));
-            let uses_std = spec
-                .objectives
-                .iter()
-                .filter_map(|o| o.expr.as_deref())
-                .chain(spec.constraints.iter().map(|c| c.expr.as_str()))
-                .any(|src| {
-                    Expr::parse(src)
-                        .or_else(|_| Constraint::parse(src).map(|c| c.expr))
-                        .is_ok_and(|e| e.variables().contains(&std_name))
-                });
-            bound.push((s, idx, uses_std));
+            // whether an expression reads its `_std` is set once the expressions are parsed
+            bound.push((s, idx, false));
         }
         let surrogate_names: Vec<String> = spec.surrogates.iter().map(|s| s.name.clone()).collect();
         names.extend(surrogate_names.iter().cloned());
@@ -557,6 +547,7 @@ impl Study {
         if decoder.is_some() {
             names.push("latent_norm".into());
         }
+        let mut used = std::collections::HashSet::new();
         let objectives = spec
             .objectives
             .iter()
@@ -565,6 +556,7 @@ impl Study {
                 let Some(src) = &o.expr else { return Ok((None, o.goal)) };
                 let f = format!("objectives[{i}].expr");
                 let e = Expr::parse(src).map_err(|e| StudyError::expr(f.clone(), src, e))?;
+                used.extend(e.variables());
                 let c = e.bind(&names).map_err(|e| StudyError::expr(f, src, e))?;
                 Ok((Some(c), o.goal))
             })
@@ -575,8 +567,12 @@ impl Study {
             let f = format!("constraints[{i}].expr");
             let parsed = Constraint::parse(&c.expr).map_err(|e| StudyError::expr(f.clone(), &c.expr, e))?;
             let compiled = parsed.expr.bind(&names).map_err(|e| StudyError::expr(f, &c.expr, e))?;
+            used.extend(parsed.expr.variables());
             constraints.push((parsed, compiled));
             constraint_names.push(c.name.clone().unwrap_or_else(|| c.expr.clone()));
+        }
+        for ((_, _, uses_std), name) in bound.iter_mut().zip(&surrogate_names) {
+            *uses_std = used.contains(&format!("{name}_std"));
         }
         if let Some(limit) = spec.near_data.max_latent_norm {
             let parsed = Constraint::parse(&format!("latent_norm <= {limit}"))

@@ -72,6 +72,25 @@ macro_rules! insert_job {
 }
 pub(crate) use insert_job;
 
+/// Marks a running job succeeded with its result inside a transaction, if `$job` (a
+/// `ClaimedJob`) still holds its lease; evaluates to whether it did.
+macro_rules! succeed_job {
+    ($conn:expr, $job:expr, $result:expr, $now:expr) => {
+        sqlx::query(
+            "UPDATE jobs SET status = 'succeeded', result = $1, progress = 1, finished_at = $2, \
+             lease_owner = NULL, lease_expires_at = NULL WHERE id = $3 AND status = 'running' AND lease_owner = $4",
+        )
+        .bind(sqlx::types::Json($result))
+        .bind($now)
+        .bind($job.id)
+        .bind(&$job.lease_owner)
+        .execute($conn)
+        .await
+        .map(|done| done.rows_affected() > 0)
+    };
+}
+pub(crate) use succeed_job;
+
 /// A job a worker has claimed.
 #[derive(Clone, Debug, sqlx::FromRow)]
 pub struct ClaimedJob {

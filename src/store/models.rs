@@ -1,6 +1,6 @@
 //! Models: the row made with its training job, per-epoch metrics, the finished file.
 
-use super::jobs::{insert_job, ClaimedJob, NewJob};
+use super::jobs::{insert_job, succeed_job, ClaimedJob, NewJob};
 use super::{dispatch, Store};
 use anyhow::Context;
 use chrono::{DateTime, Utc};
@@ -195,10 +195,7 @@ impl Store {
         let now = Utc::now();
         let r: Result<bool, sqlx::Error> = dispatch!(self, p => async {
             let mut tx = p.begin().await?;
-            let done = sqlx::query("UPDATE jobs SET status = 'succeeded', result = $1, progress = 1, finished_at = $2, \
-                                    lease_owner = NULL, lease_expires_at = NULL WHERE id = $3 AND status = 'running' AND lease_owner = $4")
-                .bind(Json(result)).bind(now).bind(job.id).bind(&job.lease_owner).execute(&mut *tx).await?;
-            if done.rows_affected() == 0 {
+            if !succeed_job!(&mut *tx, job, result, now)? {
                 return Ok(false);
             }
             sqlx::query("UPDATE models SET file = $1, file_sha256 = $2, best_epoch = $3, epochs_run = $4, summary = $5, trained_at = $6 WHERE id = $7")

@@ -1,7 +1,7 @@
 //! Design studies: the study with its fitted surrogates, runs (each with its job), and candidates
 //! written in bulk as solvers evaluate them.
 
-use super::jobs::{insert_job, ClaimedJob, NewJob};
+use super::jobs::{insert_job, succeed_job, ClaimedJob, NewJob};
 use super::{dispatch, is_unique_violation, Store};
 use anyhow::Context;
 use chrono::{DateTime, Utc};
@@ -277,10 +277,7 @@ impl Store {
         let now = Utc::now();
         let r: Result<bool, sqlx::Error> = dispatch!(self, p => async {
             let mut tx = p.begin().await?;
-            let done = sqlx::query("UPDATE jobs SET status = 'succeeded', result = $1, progress = 1, finished_at = $2, \
-                                    lease_owner = NULL, lease_expires_at = NULL WHERE id = $3 AND status = 'running' AND lease_owner = $4")
-                .bind(Json(summary)).bind(now).bind(job.id).bind(&job.lease_owner).execute(&mut *tx).await?;
-            if done.rows_affected() == 0 {
+            if !succeed_job!(&mut *tx, job, summary, now)? {
                 return Ok(false);
             }
             sqlx::query("UPDATE study_runs SET summary = $1, finished_at = $2 WHERE id = $3")
