@@ -473,8 +473,11 @@ mod tests {
         assert_eq!(x, [7, 6, 1, 3, 2, 4, 0, 9, 5, 8]);
     }
 
-    /// Reads `shared/data`; fails when it is missing.
+    /// Reads `../shared/data` (Tennessee Eastman and the cleaned SECOM are not bundled in `data/`),
+    /// which a clean checkout in CI may not have beside it; run with `--ignored` where it is. It
+    /// fails, not skips, when the data is missing.
     #[test]
+    #[ignore = "needs ../shared/data beside the checkout"]
     fn splits_are_the_peers_row_for_row() {
         let dir = data_dir();
         assert!(dir.join("tennessee-eastman/raw/d00.dat").exists(), "benchmark data missing under {}", dir.display());

@@ -1080,10 +1080,10 @@ mod tests {
         (0..d).map(|j| format!("x{j}")).collect()
     }
 
-    /// Reads a numeric CSV under `../shared/data`; a first line that does not parse is a header.
+    /// Reads a numeric CSV under the bundled `data/` (the same files as `../shared/data`); a first line that does not parse is a header.
     /// Panics (fails the test) when the file is missing.
     fn read_csv(rel: &str) -> (Vec<String>, Array2<f64>) {
-        let path = format!("{}/../shared/data/{rel}", env!("CARGO_MANIFEST_DIR"));
+        let path = format!("{}/data/{rel}", env!("CARGO_MANIFEST_DIR"));
         let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reference data {path} missing: {e}"));
         let mut lines = text.lines().filter(|l| !l.trim().is_empty()).peekable();
         let first: Vec<&str> = lines.peek().expect("empty file").split(',').collect();
