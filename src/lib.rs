@@ -10,6 +10,7 @@ pub mod catalog;
 pub mod cli;
 pub mod config;
 pub mod demo;
+pub mod detectors;
 pub mod domain;
 pub mod ingest;
 pub mod jobs;

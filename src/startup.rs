@@ -45,6 +45,7 @@ impl Application {
             limits: settings.limits.clone(),
             metrics: Metrics::new()?,
             threads: settings.threads,
+            detectors: Default::default(),
         });
         let server = HttpServer::new(move || {
             App::new()

@@ -9,7 +9,7 @@ use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
 
 /// Collects a byte stream, refusing with 413 past `limit`.
-async fn collect<S, E>(mut stream: S, limit: usize, what: &str) -> Result<Bytes, ApiError>
+pub(crate) async fn collect<S, E>(mut stream: S, limit: usize, what: &str) -> Result<Bytes, ApiError>
 where
     S: futures_util::Stream<Item = Result<Bytes, E>> + Unpin,
     E: std::fmt::Display,

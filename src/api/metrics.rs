@@ -5,7 +5,9 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
 use actix_web::{web, HttpResponse};
-use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder};
+use prometheus::{
+    Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
+};
 use std::time::Instant;
 
 /// The service's metric families, registered in one registry per application.
@@ -15,6 +17,8 @@ pub struct Metrics {
     requests: IntCounterVec,
     latency: HistogramVec,
     jobs: IntGaugeVec,
+    detector_rows: IntCounterVec,
+    detector_drift: GaugeVec,
 }
 
 impl Metrics {
@@ -34,8 +38,57 @@ impl Metrics {
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(latency.clone()))?;
         registry.register(Box::new(jobs.clone()))?;
-        Ok(Metrics { registry, requests, latency, jobs })
+        let detector_rows = IntCounterVec::new(
+            Opts::new("genfab_detector_rows_total", "Rows scored by detectors, by verdict (ok, anomaly, error)"),
+            &["detector", "verdict"],
+        )?;
+        let detector_drift = GaugeVec::new(
+            Opts::new(
+                "genfab_detector_drift",
+                "Drift of a detector's recent scored rows against its calibration rows (PSI or KS) per column; \
+                 column \"_score\" is the anomaly score",
+            ),
+            &["detector", "column", "statistic"],
+        )?;
+        registry.register(Box::new(detector_rows.clone()))?;
+        registry.register(Box::new(detector_drift.clone()))?;
+        Ok(Metrics { registry, requests, latency, jobs, detector_rows, detector_drift })
     }
+
+    /// Counts one scoring request's rows.
+    pub fn detector_rows(&self, detector: i64, ok: usize, anomalies: usize, errors: usize) {
+        let id = detector.to_string();
+        for (verdict, n) in [("ok", ok), ("anomaly", anomalies), ("error", errors)] {
+            if n > 0 {
+                self.detector_rows.with_label_values(&[id.as_str(), verdict]).inc_by(n as u64);
+            }
+        }
+    }
+}
+
+/// Detectors whose drift `/metrics` reports (the newest ones).
+const DRIFT_DETECTORS: i64 = 50;
+
+/// Sets the drift gauges from each detector's recent rows.
+async fn update_drift(state: &AppState) -> anyhow::Result<()> {
+    state.metrics.detector_drift.reset();
+    for d in state.store.list_detectors(0, DRIFT_DETECTORS).await? {
+        let Some(v) = state.store.get_detector_version(d.id, None).await? else { continue };
+        let report = super::detectors::current_drift(state, &d, &v).await?;
+        let id = d.id.to_string();
+        let set = |column: &str, stats: &serde_json::Value| {
+            for s in ["psi", "ks"] {
+                if let Some(x) = stats[s].as_f64() {
+                    state.metrics.detector_drift.with_label_values(&[id.as_str(), column, s]).set(x);
+                }
+            }
+        };
+        set("_score", &report["score"]);
+        for c in report["columns"].as_array().into_iter().flatten() {
+            set(c["column"].as_str().unwrap_or(""), c);
+        }
+    }
+    Ok(())
 }
 
 /// Middleware: counts and times every request under its route pattern (not its raw path).
@@ -62,6 +115,9 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
             let n = counts.iter().find(|(k, _)| k == s).map(|(_, n)| *n).unwrap_or(0);
             state.metrics.jobs.with_label_values(&[s]).set(n);
         }
+    }
+    if let Err(e) = update_drift(&state).await {
+        tracing::warn!(error = %format!("{e:#}"), "could not measure detector drift for /metrics");
     }
     let mut buf = Vec::new();
     if let Err(e) = TextEncoder::new().encode(&state.metrics.registry.gather(), &mut buf) {

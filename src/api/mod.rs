@@ -4,6 +4,7 @@
 mod body;
 pub mod caller;
 mod datasets;
+mod detectors;
 pub mod error;
 mod health;
 mod jobs;
@@ -20,6 +21,8 @@ use crate::store::Store;
 use actix_web::web;
 use error::ApiError;
 
+pub use detectors::DetectorCache;
+
 /// What every handler can reach.
 pub struct AppState {
     pub store: Store,
@@ -27,6 +30,8 @@ pub struct AppState {
     pub metrics: metrics::Metrics,
     /// Default training threads for a spec that does not say (`--threads`).
     pub threads: usize,
+    /// Detector versions loaded for scoring.
+    pub detectors: detectors::DetectorCache,
 }
 
 async fn not_found() -> Result<actix_web::HttpResponse, ApiError> {
@@ -47,6 +52,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .configure(schedules::routes)
                 .configure(synthetic::routes)
                 .configure(studies::routes)
+                .configure(detectors::routes)
                 .default_service(web::to(not_found)),
         );
 }

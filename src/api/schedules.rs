@@ -72,8 +72,16 @@ async fn create(caller: Caller, state: web::Data<AppState>, body: web::Bytes) ->
     for (i, step) in template.steps.iter().enumerate() {
         let model = match step {
             TemplateStep::Retrain { model_id, .. } | TemplateStep::Sample { model_id, .. } => Some(*model_id),
-            TemplateStep::Noop { .. } => None,
+            TemplateStep::Recalibrate { .. } | TemplateStep::Noop { .. } => None,
         };
+        if let TemplateStep::Recalibrate { detector_id } = step {
+            if state.store.get_detector(*detector_id).await?.is_none() {
+                return Err(ApiError::bad_field(
+                    &format!("template.steps[{i}].detector_id"),
+                    format!("detector {detector_id} does not exist"),
+                ));
+            }
+        }
         if let Some(id) = model {
             if state.store.get_model(id).await?.is_none() {
                 return Err(ApiError::bad_field(

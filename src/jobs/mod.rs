@@ -7,6 +7,7 @@
 //! training handler resumes from its last checkpoint.
 
 pub mod batch;
+mod calibrate;
 mod context;
 mod noop;
 mod optimize;
@@ -28,6 +29,9 @@ use tokio::task::JoinSet;
 
 pub use crate::config::WorkerConfig;
 
+/// How often a worker deletes scored rows past their detector's retention.
+const PURGE_EVERY: Duration = Duration::from_secs(600);
+
 /// What a handler came to.
 #[derive(Debug)]
 pub enum Handled {
@@ -40,7 +44,7 @@ pub enum Handled {
 }
 
 /// The kinds this worker can run, for error messages and the API.
-pub const KINDS: &[&str] = &["train", "sample", "synthesize", "optimize", "noop"];
+pub const KINDS: &[&str] = &["train", "sample", "synthesize", "optimize", "calibrate", "noop"];
 
 fn handle(ctx: &JobContext) -> Handled {
     match ctx.job.kind.as_str() {
@@ -48,6 +52,7 @@ fn handle(ctx: &JobContext) -> Handled {
         "sample" => sample::run(ctx),
         "synthesize" => synthesize::run(ctx),
         "optimize" => optimize::run(ctx),
+        "calibrate" => calibrate::run(ctx),
         "noop" => noop::run(ctx),
         other => Handled::Finish(JobOutcome::Failed {
             error: format!("this genfab has no handler for jobs of kind '{other}' (it knows {})", KINDS.join(", ")),
@@ -168,6 +173,7 @@ pub async fn run_worker(store: Store, cfg: WorkerConfig, mut shutdown: watch::Re
     let mut running = JoinSet::new();
     let mut last_tick = Instant::now() - Duration::from_secs(3600);
     let mut last_sweep = Instant::now() - Duration::from_secs(3600);
+    let mut last_purge = Instant::now() - Duration::from_secs(3600);
     loop {
         if *shutdown.borrow() {
             break;
@@ -183,6 +189,14 @@ pub async fn run_worker(store: Store, cfg: WorkerConfig, mut shutdown: watch::Re
             last_sweep = Instant::now();
             if let Err(e) = store.sweep_expired().await {
                 tracing::error!(error = %format!("{e:#}"), "sweeping expired jobs failed");
+            }
+        }
+        if last_purge.elapsed() >= PURGE_EVERY {
+            last_purge = Instant::now();
+            match store.purge_scores(chrono::Utc::now()).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(rows = n, "scored rows past their detector's retention deleted"),
+                Err(e) => tracing::error!(error = %format!("{e:#}"), "purging scored rows failed"),
             }
         }
         let permit = tokio::select! {

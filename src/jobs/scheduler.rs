@@ -32,6 +32,9 @@ pub enum TemplateStep {
         #[serde(default)]
         seed: u64,
     },
+    /// A new version of detector `detector_id`: trained (unless it reuses a model) and calibrated
+    /// on the latest version of its dataset.
+    Recalibrate { detector_id: i64 },
     /// Does nothing (checks that schedules and workers run).
     Noop {
         #[serde(default)]
@@ -50,7 +53,7 @@ impl JobTemplate {
     /// Parses a template, naming the step and field at fault.
     pub fn parse(v: &serde_json::Value) -> Result<JobTemplate, String> {
         let t: JobTemplate = serde_json::from_value(v.clone()).map_err(|e| {
-            format!("template: {e} (a template is {{\"steps\": [{{\"kind\": \"retrain\", \"model_id\": 1}}, ...]}}; kinds: retrain, sample, noop)")
+            format!("template: {e} (a template is {{\"steps\": [{{\"kind\": \"retrain\", \"model_id\": 1}}, ...]}}; kinds: retrain, sample, recalibrate, noop)")
         })?;
         if t.steps.is_empty() {
             return Err("template: steps is empty; give at least one step".into());
@@ -78,6 +81,9 @@ impl JobTemplate {
                     "sample",
                     serde_json::json!({ "model_id": model_id, "n": n, "seed": seed, "latest_of": model_id }),
                 ),
+                TemplateStep::Recalibrate { detector_id } => {
+                    NewJob::new("calibrate", serde_json::json!({ "detector_id": detector_id }))
+                }
                 TemplateStep::Noop { sleep_ms } => NewJob::new("noop", serde_json::json!({ "sleep_ms": sleep_ms })),
             })
             .collect()
@@ -185,4 +191,21 @@ pub async fn fire_now(store: &Store, s: &ScheduleRow) -> anyhow::Result<Vec<i64>
         .fire_schedule(s.id, slot, None, slot, &t.jobs())
         .await?
         .ok_or_else(|| anyhow::anyhow!("schedule {} was fired at this very instant already", s.id))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_recalibrate_step_queues_a_calibration_of_its_detector() {
+        let t =
+            JobTemplate::parse(&serde_json::json!({ "steps": [{ "kind": "recalibrate", "detector_id": 7 }] })).unwrap();
+        let jobs = t.jobs();
+        assert_eq!(jobs.len(), 1);
+        assert_eq!(jobs[0].kind, "calibrate");
+        assert_eq!(jobs[0].payload["detector_id"], 7);
+        let e = JobTemplate::parse(&serde_json::json!({ "steps": [{ "kind": "recalibrate" }] })).unwrap_err();
+        assert!(e.contains("detector_id") && e.contains("recalibrate"), "{e}");
+    }
 }

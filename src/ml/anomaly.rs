@@ -10,7 +10,7 @@ use crate::ml::loss::recon_rows;
 use crate::ml::quality::ks_complement;
 use crate::ml::table::{Column, ColumnData, ColumnKind, Table};
 use ndarray::{Array2, Axis};
-use rand::Rng;
+use rand::{Rng, SeedableRng};
 use rand_distr::{Distribution, StandardNormal};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -303,7 +303,7 @@ pub fn drift(reference: &[f64], recent: &[f64]) -> Drift {
 }
 
 /// A cell as JSON: numbers (integers whole), booleans, level labels; missing is null.
-fn cell(col: &Column, row: usize) -> Value {
+pub(crate) fn cell(col: &Column, row: usize) -> Value {
     match &col.data {
         ColumnData::Numeric(v) => match v.get(row) {
             Some(x) if x.is_nan() => Value::Null,
@@ -356,6 +356,16 @@ pub fn importance_weighted_score(
     k: usize,
     rng: &mut impl Rng,
 ) -> Result<Vec<f64>, VaeError> {
+    iw_by(model, table, k, |shape, _| Array2::<f32>::from_shape_simple_fn(shape, || StandardNormal.sample(&mut *rng)))
+}
+
+/// The importance-weighted bound with draw `d`'s noise from `eps_of((rows, latent), d)`.
+fn iw_by(
+    model: &FittedVae,
+    table: &Table,
+    k: usize,
+    mut eps_of: impl FnMut((usize, usize), usize) -> Array2<f32>,
+) -> Result<Vec<f64>, VaeError> {
     crate::ml::params::check_cells(table, false)?;
     let x: Array2<f32> = model.transform.encode(table)?;
     let c: Option<Array2<f32>> = model.transform.encode_conditions(table)?;
@@ -367,7 +377,7 @@ pub fn importance_weighted_score(
     let half_logvar: Vec<f64> = lv.rows().into_iter().map(|r| 0.5 * r.iter().map(|&v| v as f64).sum::<f64>()).collect();
     let mut log_w = Array2::<f64>::zeros((n, draws));
     for d in 0..draws {
-        let eps = Array2::<f32>::from_shape_simple_fn(mu.raw_dim(), || StandardNormal.sample(rng));
+        let eps = eps_of(mu.dim(), d);
         let z = &mu + &(&eps * &sd);
         let out = model.decode_raw(z.view(), c.as_ref().map(|c| c.view()));
         let recon = recon_rows(&model.transform.heads, model.net.log_sigma(), x.view(), out.view(), None, None);
@@ -386,6 +396,129 @@ pub fn importance_weighted_score(
             -(m + w.iter().map(|v| (v - m).exp()).sum::<f64>().ln() - ln_k)
         })
         .collect())
+}
+
+/// How a detector scores a row; every score is higher for more anomalous rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ScoreMethod {
+    /// Negative ELBO: reconstruction NLL plus KL.
+    #[default]
+    NegElbo,
+    /// Reconstruction NLL only (the KL left out; better where it is noise, e.g. Tennessee Eastman).
+    Recon,
+    /// Negative importance-weighted bound (Burda et al. 2016), `samples` draws.
+    ImportanceWeighted,
+}
+
+/// A detector's scoring settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScoreSpec {
+    #[serde(default)]
+    pub method: ScoreMethod,
+    /// Posterior draws per row (1 to 256).
+    #[serde(default = "default_samples")]
+    pub samples: usize,
+    /// Seeds the draws, which every row shares (common random numbers): a row scores the same
+    /// alone or in any batch, today and after a restart.
+    #[serde(default)]
+    pub seed: u64,
+}
+
+fn default_samples() -> usize {
+    8
+}
+
+/// Most posterior draws per row.
+pub const MAX_SAMPLES: usize = 256;
+
+impl Default for ScoreSpec {
+    fn default() -> Self {
+        ScoreSpec { method: ScoreMethod::default(), samples: default_samples(), seed: 0 }
+    }
+}
+
+impl ScoreSpec {
+    /// Refuses settings that cannot score.
+    pub fn check(&self) -> Result<(), String> {
+        if self.samples == 0 || self.samples > MAX_SAMPLES {
+            return Err(format!("samples must be between 1 and {MAX_SAMPLES}, got {}", self.samples));
+        }
+        Ok(())
+    }
+
+    /// The shared noise: one row per draw, one column per latent dimension.
+    fn draws(&self, latent: usize) -> Array2<f32> {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(self.seed);
+        Array2::from_shape_simple_fn((self.samples.max(1), latent), || StandardNormal.sample(&mut rng))
+    }
+}
+
+/// Rows scored by a detector: the score per row, the per-column reconstruction NLL behind the
+/// explanations, and the model's reconstruction of each row.
+#[derive(Debug, Clone)]
+pub struct Scored {
+    pub scores: Vec<f64>,
+    pub detail: RowScores,
+    pub reconstructed: Table,
+}
+
+impl Scored {
+    /// Row `row`'s `k` largest contributions.
+    pub fn explain(&self, table: &Table, row: usize, k: usize) -> Vec<Contribution> {
+        explain(&self.detail, table, &self.reconstructed, row, k)
+    }
+}
+
+/// Scores rows as a detector does, with common random numbers (see `ScoreSpec::seed`).
+pub fn score_rows(model: &FittedVae, table: &Table, spec: &ScoreSpec) -> Result<Scored, VaeError> {
+    let eps = spec.draws(model.latent());
+    let detail = model.score_common(table, eps.view())?;
+    let scores = match spec.method {
+        ScoreMethod::NegElbo => detail.neg_elbo.clone(),
+        ScoreMethod::Recon => detail.neg_elbo.iter().zip(&detail.kl).map(|(e, k)| e - k).collect(),
+        ScoreMethod::ImportanceWeighted => iw_by(model, table, eps.nrows(), |(n, _), d| {
+            eps.row(d).broadcast((n, eps.ncols())).expect("one row broadcasts").to_owned()
+        })?,
+    };
+    let reconstructed = model.reconstruct(table)?;
+    Ok(Scored { scores, detail, reconstructed })
+}
+
+/// Values a detector's drift is measured against: calibration scores and numeric columns.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Reference {
+    pub scores: Vec<f64>,
+    /// Numeric columns only (missing values as NaN; categorical columns are not compared).
+    pub columns: std::collections::BTreeMap<String, Vec<f64>>,
+}
+
+impl Reference {
+    /// At most `max` rows of `table` (evenly strided) with their scores.
+    pub fn of(table: &Table, scores: &[f64], max: usize) -> Reference {
+        let step = table.n_rows().div_ceil(max.max(1)).max(1);
+        let pick = |v: &[f64]| v.iter().step_by(step).copied().collect::<Vec<f64>>();
+        Reference {
+            scores: pick(scores),
+            columns: table.columns.iter().filter_map(|c| Some((c.name.clone(), pick(c.numeric()?)))).collect(),
+        }
+    }
+
+    /// Drift of recent scores and columns against this reference; a column absent from
+    /// `recent` is left out.
+    pub fn drift(
+        &self,
+        recent_scores: &[f64],
+        recent: &std::collections::BTreeMap<String, Vec<f64>>,
+    ) -> (Drift, Vec<(String, Drift)>) {
+        let columns = self
+            .columns
+            .iter()
+            .filter_map(|(name, reference)| Some((name.clone(), drift(reference, recent.get(name)?))))
+            .collect();
+        (drift(&self.scores, recent_scores), columns)
+    }
 }
 
 #[cfg(test)]
@@ -583,6 +716,66 @@ mod tests {
         assert_ne!(calm[0].column, "a");
         assert!(explain(&scores, &bad, &rec, 3, 2).is_empty(), "row out of range");
         assert_eq!(explain(&scores, &bad, &rec, 0, 100).len(), scores.columns.len());
+    }
+
+    #[test]
+    fn detector_scores_do_not_depend_on_the_batch_and_the_methods_agree() {
+        let t = toy_table(400, 11);
+        let m = small_model(&t, 15);
+        let spec = ScoreSpec { samples: 4, ..ScoreSpec::default() };
+        let all = score_rows(&m, &t, &spec).unwrap();
+        // common random numbers: a row alone, or in a shuffled batch, scores exactly the same
+        for r in [0, 7, 399] {
+            let alone = score_rows(&m, &t.select_rows(&[r]), &spec).unwrap();
+            assert_eq!(alone.scores[0], all.scores[r], "row {r}");
+        }
+        let rev: Vec<usize> = (0..400).rev().collect();
+        let reversed = score_rows(&m, &t.select_rows(&rev), &spec).unwrap();
+        assert_eq!(reversed.scores[0], all.scores[399]);
+        // the same seed gives the same scores; another seed other (but close) ones
+        assert_eq!(score_rows(&m, &t, &spec).unwrap().scores, all.scores);
+        let other = score_rows(&m, &t, &ScoreSpec { seed: 9, ..spec.clone() }).unwrap();
+        assert_ne!(other.scores, all.scores);
+        // recon is the ELBO without its KL; one importance draw is exactly the one-draw ELBO with a
+        // sampled KL, so it is close to the ELBO on average
+        let recon = score_rows(&m, &t, &ScoreSpec { method: ScoreMethod::Recon, ..spec.clone() }).unwrap();
+        for r in 0..400 {
+            assert_abs_diff_eq!(recon.scores[r], all.detail.neg_elbo[r] - all.detail.kl[r], epsilon = 1e-9);
+        }
+        let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+        let iw =
+            score_rows(&m, &t, &ScoreSpec { method: ScoreMethod::ImportanceWeighted, samples: 64, seed: 0 }).unwrap();
+        assert!(
+            mean(&iw.scores) < mean(&all.scores),
+            "IW {} is tighter than ELBO {}",
+            mean(&iw.scores),
+            mean(&all.scores)
+        );
+        // explanations come with the reconstruction of each row
+        assert_eq!(all.reconstructed.n_rows(), 400);
+        assert_eq!(all.explain(&t, 3, 3).len(), 3);
+        assert!(ScoreSpec { samples: 0, ..spec.clone() }.check().is_err());
+        assert!(ScoreSpec { samples: MAX_SAMPLES + 1, ..spec }.check().is_err());
+    }
+
+    #[test]
+    fn drift_reference_keeps_numeric_columns_and_compares_recent_rows() {
+        let t = toy_table(3000, 12);
+        let scores: Vec<f64> = (0..3000).map(|i| i as f64).collect();
+        let r = Reference::of(&t, &scores, 1000);
+        assert_eq!(r.scores.len(), 1000);
+        assert!(r.columns.contains_key("a") && !r.columns.contains_key("cat"), "{:?}", r.columns.keys());
+        let same: std::collections::BTreeMap<String, Vec<f64>> = r.columns.clone();
+        let (s, cols) = r.drift(&r.scores, &same);
+        assert_eq!((s.psi, s.ks), (0.0, 0.0));
+        assert!(cols.iter().all(|(_, d)| d.ks == 0.0));
+        let mut shifted = same.clone();
+        for v in shifted.get_mut("a").unwrap() {
+            *v += 4.0; // two standard deviations
+        }
+        let (_, cols) = r.drift(&r.scores, &shifted);
+        let a = cols.iter().find(|(c, _)| c == "a").unwrap().1;
+        assert!(a.psi > 1.0 && a.ks > 0.6, "{a:?}");
     }
 
     #[test]

@@ -248,6 +248,38 @@ impl FittedVae {
     /// Per-row negative ELBO and per-column reconstruction NLL, averaged over `n_samples`
     /// posterior draws (at least 1).
     pub fn score(&self, table: &Table, n_samples: usize, rng: &mut impl Rng) -> Result<RowScores, VaeError> {
+        self.score_by(table, n_samples, |shape| {
+            Array2::<f32>::from_shape_simple_fn(shape, || StandardNormal.sample(&mut *rng))
+        })
+    }
+
+    /// As `score`, with common random numbers: draw `d` perturbs every row by the same noise
+    /// `eps.row(d)` (one row per draw, one column per latent dimension), so a row's score does
+    /// not depend on the other rows of its batch, nor on the batch's order.
+    pub fn score_common(&self, table: &Table, eps: ArrayView2<f32>) -> Result<RowScores, VaeError> {
+        if eps.ncols() != self.latent() || eps.nrows() == 0 {
+            return Err(VaeError::SchemaMismatch(format!(
+                "{} draws of {} noise columns for a latent space of {} (at least one draw)",
+                eps.nrows(),
+                eps.ncols(),
+                self.latent()
+            )));
+        }
+        let mut d = 0;
+        self.score_by(table, eps.nrows(), |(n, _)| {
+            let e = eps.row(d).to_owned();
+            d += 1;
+            e.broadcast((n, e.len())).expect("one row broadcasts").to_owned()
+        })
+    }
+
+    /// The scores with `draws` posterior draws, the noise of each from `eps_of((rows, latent))`.
+    fn score_by(
+        &self,
+        table: &Table,
+        n_samples: usize,
+        mut eps_of: impl FnMut((usize, usize)) -> Array2<f32>,
+    ) -> Result<RowScores, VaeError> {
         let (x, c) = self.inputs(table)?;
         let (mu, lv) = self.net.encode(x.view(), c.as_ref().map(|c| c.view()));
         let n = x.nrows();
@@ -258,7 +290,7 @@ impl FittedVae {
         let draws = n_samples.max(1);
         let sd = lv.mapv(|v| (0.5 * v).exp());
         for _ in 0..draws {
-            let eps = Array2::<f32>::from_shape_simple_fn(mu.raw_dim(), || StandardNormal.sample(rng));
+            let eps = eps_of(mu.dim());
             let z = &mu + &(&eps * &sd);
             let out = self.decode_raw(z.view(), c.as_ref().map(|c| c.view()));
             recon_rows(heads, self.net.log_sigma(), x.view(), out.view(), None, Some(&mut per_head));

@@ -2,6 +2,7 @@
 //! Most statements are the same text for both; `dispatch!` type-checks a body once per backend.
 
 mod datasets;
+mod detectors;
 mod jobs;
 mod models;
 mod schedules;
@@ -11,6 +12,7 @@ mod tokens;
 pub use datasets::{
     AppendOutcome, DatasetMeta, DeleteOutcome, IdempotencyRecord, NewChunk, NewVersion, ReportRow, VersionMeta,
 };
+pub use detectors::{DetectorRow, NewDetectorVersion, NewScore, ScoreQuery, ScoreRow, VersionRow};
 pub use jobs::{ClaimedJob, JobOutcome, JobRow, Lease, NewJob};
 pub use models::{ModelRow, NewModel, TrainedModel};
 pub use schedules::{FireRow, NewSchedule, ScheduleRow};

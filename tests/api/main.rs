@@ -5,6 +5,7 @@ mod helpers;
 mod access;
 mod datasets;
 mod datasets_bad_input;
+mod detectors;
 mod faults;
 mod jobs;
 mod lifecycle;

@@ -1,0 +1,52 @@
+-- Same as migrations/postgres/0005; timestamps are RFC 3339 text, JSON is text.
+-- Quality inspection: anomaly detectors, their calibrated versions (each with its own model file,
+-- threshold, curves and drift reference) and the rows the MES had scored.
+
+CREATE TABLE detectors (
+    id               INTEGER PRIMARY KEY AUTOINCREMENT,
+    name             TEXT NOT NULL UNIQUE,
+    dataset_id       INTEGER NOT NULL REFERENCES datasets(id) ON DELETE RESTRICT,
+    -- normal rows, columns, model or VAE spec, calibration, scoring, hold-out, seed
+    spec             TEXT NOT NULL,
+    -- every column of the dataset when the detector was made (others in a scored row are errors)
+    known_columns    TEXT NOT NULL,
+    retention_days   INTEGER NOT NULL CHECK (retention_days > 0),
+    current_version  INTEGER,
+    created_at       TEXT NOT NULL
+);
+
+CREATE TABLE detector_versions (
+    id               INTEGER PRIMARY KEY AUTOINCREMENT,
+    detector_id      INTEGER NOT NULL REFERENCES detectors(id) ON DELETE CASCADE,
+    version          INTEGER NOT NULL,
+    job_id           INTEGER UNIQUE REFERENCES jobs(id),
+    dataset_version  INTEGER NOT NULL,
+    dataset_sha256   TEXT NOT NULL,
+    -- the model it reused, if it did not train its own
+    model_id         INTEGER REFERENCES models(id) ON DELETE RESTRICT,
+    -- the model file (safetensors with genfab metadata), immutable
+    model            BLOB NOT NULL,
+    threshold        REAL NOT NULL,
+    -- method, false-alarm rate, recall, precision, F1, ROC and PR curves
+    calibration      TEXT NOT NULL,
+    -- calibration scores and numeric columns, for drift
+    reference        TEXT NOT NULL,
+    summary          TEXT NOT NULL,
+    created_at       TEXT NOT NULL,
+    UNIQUE (detector_id, version)
+);
+
+CREATE TABLE detector_scores (
+    id           INTEGER PRIMARY KEY AUTOINCREMENT,
+    detector_id  INTEGER NOT NULL REFERENCES detectors(id) ON DELETE CASCADE,
+    version      INTEGER NOT NULL,
+    scored_at    TEXT NOT NULL,
+    -- the caller's `_id` of the row (a part or batch number), if it sent one
+    part         TEXT,
+    score        REAL NOT NULL,
+    anomaly      BOOLEAN NOT NULL,
+    row_values   TEXT NOT NULL,
+    top          TEXT NOT NULL
+);
+CREATE INDEX detector_scores_time ON detector_scores (detector_id, scored_at);
+CREATE INDEX detector_scores_recent ON detector_scores (detector_id, id);

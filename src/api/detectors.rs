@@ -1,0 +1,434 @@
+//! `/api/v1/detectors`: anomaly detectors made by a `calibrate` job, their versions, real-time
+//! scoring for the MES (JSON rows or CSV, an error per bad row), the timeline of scored rows and
+//! drift of recent rows against the calibration rows.
+
+use super::body::collect;
+use super::caller::Caller;
+use super::error::ApiError;
+use super::jobs::parse_id;
+use super::models::{dataset_version, json_body, parse_spec};
+use super::pagination::{Cursor, Page};
+use super::AppState;
+use crate::detectors::{self, drift_report, DetectorSpec, Loaded, DEFAULT_RETENTION_DAYS, DRIFT_ROWS};
+use crate::domain::Permission;
+use crate::ml::anomaly::{Reference, ScoreSpec};
+use crate::ml::FittedVae;
+use crate::store::{DetectorRow, NewScore, ScoreQuery, ScoreRow, VersionRow};
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+/// Rows one scoring request may carry.
+pub const MAX_SCORE_ROWS: usize = 100_000;
+/// Bytes one scoring request may carry.
+const MAX_SCORE_BYTES: usize = 64 * 1024 * 1024;
+/// Requests with more rows than this score on a blocking thread, not on the executor.
+const INLINE_ROWS: usize = 2_000;
+/// Longest retention one may ask for (10 years).
+const MAX_RETENTION_DAYS: i64 = 3653;
+
+/// Loaded detector versions by detector id; a new current version replaces its entry.
+#[derive(Default)]
+pub struct DetectorCache(Mutex<HashMap<i64, Arc<Loaded>>>);
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/detectors").route(web::post().to(create)).route(web::get().to(list)))
+        .service(web::resource("/detectors/{id}").route(web::get().to(get)))
+        .service(web::resource("/detectors/{id}/versions").route(web::get().to(versions)))
+        .service(web::resource("/detectors/{id}/versions/{version}").route(web::get().to(version)))
+        .service(web::resource("/detectors/{id}/calibrate").route(web::post().to(recalibrate)))
+        .service(web::resource("/detectors/{id}/score").route(web::post().to(score)))
+        .service(web::resource("/detectors/{id}/scores").route(web::get().to(scores)));
+}
+
+async fn detector_of(state: &AppState, raw: &str) -> Result<DetectorRow, ApiError> {
+    let id = parse_id(raw, "detector")?;
+    state.store.get_detector(id).await?.ok_or_else(|| ApiError::not_found(format!("detector {id} does not exist")))
+}
+
+fn version_json(v: &VersionRow, full: bool) -> Value {
+    let c = &v.calibration.0;
+    let mut out = json!({
+        "version": v.version, "job_id": v.job_id, "dataset_version": v.dataset_version, "dataset_sha256": v.dataset_sha256,
+        "model_id": v.model_id, "threshold": v.threshold, "method": c["method"]["method"], "calibration": c["method"], "false_alarm_rate": c["false_alarm_rate"],
+        "recall": c["recall"], "precision": c["precision"], "f1": c["f1"], "auroc": c["curves"]["auroc"],
+        "average_precision": c["curves"]["average_precision"], "summary": v.summary.0, "created_at": v.created_at,
+    });
+    if full {
+        out["curves"] = c["curves"].clone();
+    }
+    out
+}
+
+fn detector_json(d: &DetectorRow) -> Value {
+    json!({
+        "id": d.id, "name": d.name, "dataset_id": d.dataset_id, "spec": d.spec.0, "retention_days": d.retention_days,
+        "current_version": d.current_version, "created_at": d.created_at,
+    })
+}
+
+async fn create(caller: Caller, state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, ApiError> {
+    caller.require(Permission::CreateResources)?;
+    let mut req: serde_json::Map<String, Value> = json_body(&body)?;
+    let name = match req.remove("name") {
+        Some(Value::String(s)) if !s.trim().is_empty() && s.len() <= 128 => s.trim().to_string(),
+        Some(_) => return Err(ApiError::bad_field("name", "name must be text of 1 to 128 characters")),
+        None => return Err(ApiError::bad_field("name", "give the detector a name")),
+    };
+    let dataset_id = req
+        .remove("dataset_id")
+        .ok_or_else(|| ApiError::bad_field("dataset_id", "give the dataset whose normal rows the detector learns"))?
+        .as_i64()
+        .ok_or_else(|| ApiError::bad_field("dataset_id", "dataset_id must be an integer"))?;
+    let version = match req.remove("version") {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(
+            v.as_i64()
+                .and_then(|v| i32::try_from(v).ok())
+                .ok_or_else(|| ApiError::bad_field("version", "version must be an integer"))?,
+        ),
+    };
+    let retention = match req.remove("retention_days") {
+        None | Some(Value::Null) => DEFAULT_RETENTION_DAYS,
+        Some(v) => v.as_i64().filter(|d| (1..=MAX_RETENTION_DAYS).contains(d)).ok_or_else(|| {
+            ApiError::bad_field(
+                "retention_days",
+                format!("retention_days must be an integer from 1 to {MAX_RETENTION_DAYS}"),
+            )
+        })? as i32,
+    };
+    // a VAE to train: the given parameters over genfab's defaults, seeded by the detector's seed
+    if req.get("model_id").is_none_or(Value::is_null) {
+        let given = req.get("spec").filter(|s| !s.is_null()).cloned();
+        let mut params = parse_spec(given.as_ref(), state.threads)?;
+        if given.as_ref().and_then(|g| g.get("seed")).is_none() {
+            params.seed = req.get("seed").and_then(Value::as_u64).unwrap_or(0);
+        }
+        req.insert("spec".into(), serde_json::to_value(params).map_err(anyhow::Error::from)?);
+    }
+    let spec = DetectorSpec::parse(Value::Object(req)).map_err(|e| ApiError::bad_field(&e.field, e.message))?;
+    let (_, v) = dataset_version(&state, dataset_id, version).await?;
+    spec.check(&v.schema.0).map_err(|e| ApiError::bad_field(&e.field, e.message))?;
+    if let Some(m) = spec.model_id {
+        let model = state
+            .store
+            .get_model(m)
+            .await?
+            .ok_or_else(|| ApiError::bad_field("model_id", format!("model {m} does not exist")))?;
+        if model.job_status != "succeeded" {
+            return Err(ApiError::bad_field(
+                "model_id",
+                format!("model {m} is not trained (its training is {})", model.job_status),
+            ));
+        }
+    }
+    let known: Vec<String> = v.schema.0.columns.iter().map(|c| c.name.clone()).collect();
+    let spec_json = serde_json::to_value(&spec).map_err(anyhow::Error::from)?;
+    let payload = json!({ "dataset_version": version });
+    let (id, job_id) =
+        state.store.create_detector(&name, dataset_id, &spec_json, &known, retention, payload).await?.ok_or_else(
+            || ApiError::conflict(format!("a detector named '{name}' exists already; choose another name")),
+        )?;
+    tracing::info!(detector = id, job = job_id, "detector created; calibration queued");
+    let row = state.store.get_detector(id).await?.ok_or_else(|| anyhow::anyhow!("detector {id} vanished"))?;
+    let mut body = detector_json(&row);
+    body["job"] = json!({ "id": job_id, "url": format!("/api/v1/jobs/{job_id}") });
+    Ok(HttpResponse::Accepted().insert_header(("Location", format!("/api/v1/detectors/{id}"))).json(body))
+}
+
+#[derive(Deserialize)]
+struct ListQuery {
+    cursor: Option<String>,
+    limit: Option<String>,
+}
+
+async fn list(caller: Caller, state: web::Data<AppState>, q: web::Query<ListQuery>) -> Result<HttpResponse, ApiError> {
+    caller.require(Permission::Read)?;
+    let (before, limit) = Cursor { cursor: q.cursor.clone(), limit: q.limit.clone() }.parse()?;
+    let rows = state.store.list_detectors(before, limit + 1).await?;
+    let items: Vec<Value> = rows.iter().map(detector_json).collect();
+    Ok(HttpResponse::Ok().json(Page::new(items, limit, |v| v["id"].as_i64().unwrap_or(0))))
+}
+
+/// Drift of the current version's most recent scored rows.
+pub async fn current_drift(state: &AppState, d: &DetectorRow, v: &VersionRow) -> anyhow::Result<Value> {
+    let q = ScoreQuery { limit: DRIFT_ROWS, version: Some(v.version), ..Default::default() };
+    let recent = state.store.list_scores(d.id, &q).await?;
+    let reference: Reference = serde_json::from_value(v.reference.0.clone()).unwrap_or_default();
+    Ok(drift_report(&reference, &recent))
+}
+
+async fn get(caller: Caller, state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    caller.require(Permission::Read)?;
+    let d = detector_of(&state, &path).await?;
+    let mut body = detector_json(&d);
+    let (rows, anomalies) = state.store.score_counts(d.id, chrono::Utc::now() - chrono::Duration::hours(24)).await?;
+    body["last_24h"] = json!({ "scored": rows, "anomalies": anomalies });
+    match state.store.get_detector_version(d.id, None).await? {
+        Some(v) => {
+            body["status"] = "ready".into();
+            body["drift"] = current_drift(&state, &d, &v).await?;
+            body["version"] = version_json(&v, false);
+        }
+        None => {
+            body["status"] = "calibrating".into();
+            body["version"] = Value::Null;
+        }
+    }
+    Ok(HttpResponse::Ok().json(body))
+}
+
+async fn versions(
+    caller: Caller,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Permission::Read)?;
+    let d = detector_of(&state, &path).await?;
+    let rows = state.store.list_detector_versions(d.id).await?;
+    Ok(HttpResponse::Ok().json(json!({ "items": rows.iter().map(|v| version_json(v, false)).collect::<Vec<_>>() })))
+}
+
+async fn version(
+    caller: Caller,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Permission::Read)?;
+    let d = detector_of(&state, &path.0).await?;
+    let n =
+        path.1.parse::<i32>().ok().filter(|n| *n > 0).ok_or_else(|| {
+            ApiError::bad_field("version", format!("'{}' is not a version number (1, 2, ...)", path.1))
+        })?;
+    let v = state
+        .store
+        .get_detector_version(d.id, Some(n))
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("detector {} has no version {n}", d.id)))?;
+    Ok(HttpResponse::Ok().json(version_json(&v, true)))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct Recalibrate {
+    #[serde(default)]
+    dataset_version: Option<i32>,
+}
+
+async fn recalibrate(
+    caller: Caller,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Permission::CreateResources)?;
+    let d = detector_of(&state, &path).await?;
+    let req: Recalibrate =
+        if body.iter().all(u8::is_ascii_whitespace) { Recalibrate::default() } else { json_body(&body)? };
+    if let Some(v) = req.dataset_version {
+        dataset_version(&state, d.dataset_id, Some(v)).await.map_err(|_| {
+            ApiError::bad_field("dataset_version", format!("dataset {} has no version {v}", d.dataset_id))
+        })?;
+    }
+    let job_id =
+        state.store.queue_calibration(d.id, d.dataset_id, json!({ "dataset_version": req.dataset_version })).await?;
+    tracing::info!(detector = d.id, job = job_id, "recalibration queued");
+    Ok(HttpResponse::Accepted()
+        .insert_header(("Location", format!("/api/v1/jobs/{job_id}")))
+        .json(json!({ "detector_id": d.id, "job": { "id": job_id, "url": format!("/api/v1/jobs/{job_id}") } })))
+}
+
+/// The detector's current version, loaded once per process and version.
+async fn loaded(state: &AppState, d: &DetectorRow) -> Result<Arc<Loaded>, ApiError> {
+    let (version, row_id) = state.store.detector_head(d.id).await?.ok_or_else(|| {
+        ApiError::conflict(format!(
+            "detector {} is not calibrated yet; its calibration job must succeed first (GET /api/v1/detectors/{})",
+            d.id, d.id
+        ))
+    })?;
+    if let Some(l) = state.detectors.0.lock().unwrap_or_else(|e| e.into_inner()).get(&d.id) {
+        if l.version_row == row_id {
+            return Ok(l.clone());
+        }
+    }
+    let v = state
+        .store
+        .get_detector_version(d.id, Some(version))
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("detector {} version {version} vanished", d.id))?;
+    let bytes = state
+        .store
+        .detector_model_file(row_id)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("detector {} version {version} has no model", d.id))?;
+    let spec: ScoreSpec = serde_json::from_value(d.spec.0["score"].clone()).unwrap_or_default();
+    let known = d.known_columns.0.clone();
+    let (id, threshold) = (d.id, v.threshold);
+    let l = web::block(move || -> anyhow::Result<Loaded> {
+        let model = FittedVae::from_bytes(&bytes)?;
+        Ok(Loaded::new(id, version, row_id, model, threshold, spec, &known))
+    })
+    .await
+    .map_err(|e| anyhow::anyhow!("{e}"))??;
+    let l = Arc::new(l);
+    state.detectors.0.lock().unwrap_or_else(|e| e.into_inner()).insert(d.id, l.clone());
+    Ok(l)
+}
+
+/// The rows of a scoring request: a JSON array, `{"rows": [...]}`, or CSV with a header.
+fn request_rows(req: &HttpRequest, body: &[u8]) -> Result<Vec<Result<Value, String>>, ApiError> {
+    let media = req.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_ascii_lowercase();
+    let rows = if media.starts_with("text/csv") {
+        detectors::csv_rows(body).map_err(ApiError::bad_request)?
+    } else if media.is_empty() || media.starts_with("application/json") {
+        let v: Value = json_body(body)?;
+        let rows = match v {
+            Value::Array(a) => a,
+            Value::Object(mut o) => match o.remove("rows") {
+                Some(Value::Array(a)) if o.is_empty() => a,
+                _ => {
+                    return Err(ApiError::bad_field(
+                        "rows",
+                        "send {\"rows\": [{column: value, ...}, ...]} or a JSON array of rows",
+                    ))
+                }
+            },
+            _ => {
+                return Err(ApiError::bad_field(
+                    "rows",
+                    "send {\"rows\": [{column: value, ...}, ...]} or a JSON array of rows",
+                ))
+            }
+        };
+        rows.into_iter().map(Ok).collect()
+    } else {
+        return Err(ApiError::unsupported(format!(
+            "Content-Type '{media}' cannot be scored; send application/json or text/csv"
+        )));
+    };
+    if rows.is_empty() {
+        return Err(ApiError::bad_field("rows", "there are no rows to score"));
+    }
+    if rows.len() > MAX_SCORE_ROWS {
+        return Err(ApiError::too_large(format!("{} rows in one request; the limit is {MAX_SCORE_ROWS}", rows.len())));
+    }
+    Ok(rows)
+}
+
+/// What one scoring request came to.
+struct Scored {
+    verdicts: Vec<detectors::Verdict>,
+    values: Vec<Value>,
+    errors: Vec<(usize, Option<String>, Vec<detectors::CellError>)>,
+}
+
+fn score_now(l: &Loaded, rows: &[Result<Value, String>]) -> Result<Scored, ApiError> {
+    let inputs = l.inputs(rows);
+    let verdicts = l.score(&inputs).map_err(|e| ApiError::bad_request(format!("the rows cannot be scored: {e}")))?;
+    let values = (0..inputs.table.n_rows()).map(|r| l.row_values(&inputs.table, r)).collect();
+    Ok(Scored { verdicts, values, errors: inputs.errors })
+}
+
+async fn score(
+    caller: Caller,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Permission::AppendRows)?;
+    let d = detector_of(&state, &path).await?;
+    let body = collect(payload, MAX_SCORE_BYTES.min(state.limits.max_body_bytes), "body").await?;
+    let rows = request_rows(&req, &body)?;
+    let l = loaded(&state, &d).await?;
+    let scored = if rows.len() <= INLINE_ROWS {
+        score_now(&l, &rows)?
+    } else {
+        let l = l.clone();
+        web::block(move || score_now(&l, &rows)).await.map_err(|e| anyhow::anyhow!("{e}"))??
+    };
+    let keep: Vec<NewScore> = scored
+        .verdicts
+        .iter()
+        .zip(&scored.values)
+        .map(|(v, values)| NewScore {
+            part: v.id.clone(),
+            score: v.score,
+            anomaly: v.anomaly,
+            values: values.clone(),
+            top: serde_json::to_value(&v.top).unwrap_or_default(),
+        })
+        .collect();
+    state.store.insert_scores(d.id, l.version, &keep).await?;
+    let anomalies = scored.verdicts.iter().filter(|v| v.anomaly).count();
+    state.metrics.detector_rows(d.id, scored.verdicts.len() - anomalies, anomalies, scored.errors.len());
+    let mut out: Vec<(usize, Value)> = scored
+        .verdicts
+        .iter()
+        .map(|v| {
+            let mut j = serde_json::to_value(v).unwrap_or_default();
+            j["verdict"] = if v.anomaly { "anomaly" } else { "ok" }.into();
+            j["threshold"] = l.threshold.into();
+            j["version"] = l.version.into();
+            (v.row, j)
+        })
+        .collect();
+    out.extend(scored.errors.iter().map(|(row, id, errors)| {
+        let mut j = json!({ "row": row, "errors": errors });
+        if let Some(id) = id {
+            j["id"] = id.as_str().into();
+        }
+        (*row, j)
+    }));
+    out.sort_by_key(|(row, _)| *row);
+    Ok(HttpResponse::Ok().json(json!({
+        "detector_id": d.id, "version": l.version, "threshold": l.threshold,
+        "scored": scored.verdicts.len(), "anomalies": anomalies, "errors": scored.errors.len(),
+        "rows": out.into_iter().map(|(_, j)| j).collect::<Vec<_>>(),
+    })))
+}
+
+#[derive(Deserialize)]
+struct ScoresQuery {
+    cursor: Option<String>,
+    limit: Option<String>,
+    anomalies: Option<bool>,
+    since: Option<String>,
+    version: Option<i32>,
+}
+
+fn score_json(r: &ScoreRow) -> Value {
+    json!({
+        "id": r.id, "version": r.version, "scored_at": r.scored_at, "part": r.part, "score": r.score,
+        "verdict": if r.anomaly { "anomaly" } else { "ok" }, "values": r.row_values.0, "top": r.top.0,
+    })
+}
+
+async fn scores(
+    caller: Caller,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    q: web::Query<ScoresQuery>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Permission::Read)?;
+    let d = detector_of(&state, &path).await?;
+    let (before, limit) = Cursor { cursor: q.cursor.clone(), limit: q.limit.clone() }.parse()?;
+    let since = match q.since.as_deref() {
+        None => None,
+        Some(s) => Some(chrono::DateTime::parse_from_rfc3339(s).map(|t| t.to_utc()).map_err(|e| {
+            ApiError::bad_field("since", format!("'{s}' is not an RFC 3339 time such as 2026-11-29T08:00:00Z: {e}"))
+        })?),
+    };
+    let query = ScoreQuery {
+        before,
+        limit: limit + 1,
+        anomalies_only: q.anomalies.unwrap_or(false),
+        since,
+        version: q.version,
+    };
+    let rows = state.store.list_scores(d.id, &query).await?;
+    let items: Vec<Value> = rows.iter().map(score_json).collect();
+    Ok(HttpResponse::Ok().json(Page::new(items, limit, |v| v["id"].as_i64().unwrap_or(0))))
+}
