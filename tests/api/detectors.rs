@@ -756,6 +756,15 @@ async fn recalibration_makes_a_new_version_and_drift_is_measured(backend: Backen
     let torque_psi = metric(&text, "genfab_detector_drift", &[&det, "column=\"Torque [Nm]\"", "statistic=\"psi\""]);
     assert_eq!(torque_psi.len(), 1);
     assert_eq!(torque_psi[0], f(&drift["columns"][0]["psi"]), "{text}");
+    // retention (30 days here): the worker's purge keeps rows younger than that, deletes older
+    let store = app.store().await;
+    let now = chrono::Utc::now();
+    assert_eq!(store.purge_scores(now + chrono::Duration::days(29)).await.unwrap(), 0);
+    assert_eq!(timeline(&app, id, "").await.len(), 55);
+    assert_eq!(store.purge_scores(now + chrono::Duration::days(31)).await.unwrap(), 55);
+    assert!(timeline(&app, id, "").await.is_empty());
+    let (_, d) = app.get_json(&format!("/api/v1/detectors/{id}")).await;
+    assert_eq!((d["last_24h"]["scored"].as_i64(), d["version"]["version"].as_i64()), (Some(0), Some(2)), "versions stay");
     app.stop().await;
 }
 
