@@ -7,6 +7,9 @@
 #   bash scripts/bench.sh optimize # genfab's solvers vs Optuna's samplers (50 evaluations, seeds 0-9), and
 #                                  # candidates stored per second by a 100,000-evaluation run on Postgres
 #   bash scripts/bench.sh anomaly  # genfab's VAE detectors vs scikit-learn's (anomaly_peer.py), same splits
+#   bash scripts/bench.sh score    # load test of POST /api/v1/detectors/{id}/score with wrk against serve on
+#                                  # SQLite and Postgres (server and wrk on one core each) vs scikit-learn's
+#                                  # LOF and IsolationForest in process (scripts/score_load.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PEERS=${PEERS:-/tmp/peers}
@@ -84,5 +87,8 @@ case "${1:-all}" in
   anomaly|all)
     "$PEERS/bin/python" "$SHARED/bench/anomaly_peer.py" "$SHARED/data"
     "$G" bench anomaly --data-dir "$SHARED/data"
+    ;;&
+  score|all)
+    PG="$PG" PEERS="$PEERS" bash scripts/score_load.sh
     ;;
 esac

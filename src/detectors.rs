@@ -476,8 +476,14 @@ impl Loaded {
         let mut out = Vec::with_capacity(n);
         for lo in (0..n).step_by(SCORE_BLOCK) {
             let idx: Vec<usize> = (lo..(lo + SCORE_BLOCK).min(n)).collect();
-            let block = if n <= SCORE_BLOCK { inputs.table.clone() } else { inputs.table.select_rows(&idx) };
-            let scored = score_rows(&self.model, &block, &self.score)?;
+            let part;
+            let block = if n <= SCORE_BLOCK {
+                &inputs.table
+            } else {
+                part = inputs.table.select_rows(&idx);
+                &part
+            };
+            let scored = score_rows(&self.model, block, &self.score)?;
             for (b, &r) in idx.iter().enumerate() {
                 let score = scored.scores[b];
                 out.push(Verdict {
@@ -485,20 +491,27 @@ impl Loaded {
                     id: inputs.ids[r].clone(),
                     score,
                     anomaly: score > self.threshold,
-                    top: scored.explain(&block, b, TOP_K),
+                    top: scored.explain(block, b, TOP_K),
                 });
             }
         }
         Ok(out)
     }
 
-    /// The values of table row `r` that the model read, as a JSON object.
-    pub fn row_values(&self, table: &Table, r: usize) -> Value {
-        let mut m = Map::new();
-        for c in &table.columns {
-            m.insert(c.name.clone(), crate::ml::anomaly::cell(c, r));
+    /// The values of table row `r` that the model read, as a JSON object (text).
+    pub fn row_values(&self, table: &Table, r: usize) -> Box<serde_json::value::RawValue> {
+        let mut s = String::with_capacity(32 * table.columns.len());
+        s.push('{');
+        for (i, c) in table.columns.iter().enumerate() {
+            if i > 0 {
+                s.push(',');
+            }
+            s.push_str(&Value::String(c.name.clone()).to_string());
+            s.push(':');
+            s.push_str(&crate::ml::anomaly::cell(c, r).to_string());
         }
-        Value::Object(m)
+        s.push('}');
+        serde_json::value::RawValue::from_string(s).expect("built as JSON")
     }
 }
 
@@ -709,7 +722,9 @@ mod tests {
         // the same row alone scores the same
         let alone = l.score(&l.inputs(&[Ok(good)])).unwrap();
         assert_eq!(alone[0].score, verdicts[0].score);
-        assert_eq!(l.row_values(&inputs.table, 0)["band"], json!("mid"));
+        let values: Value = serde_json::from_str(l.row_values(&inputs.table, 0).get()).unwrap();
+        assert_eq!(values["band"], json!("mid"));
+        assert_eq!(values["k"], json!(3));
     }
 
     #[test]

@@ -46,6 +46,7 @@ impl Application {
             metrics: Metrics::new()?,
             threads: settings.threads,
             detectors: Default::default(),
+            score_writer: crate::store::ScoreWriter::spawn(store.clone()),
         });
         let server = HttpServer::new(move || {
             App::new()

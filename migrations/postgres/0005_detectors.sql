@@ -10,6 +10,8 @@ CREATE TABLE detectors (
     -- every column of the dataset when the detector was made (others in a scored row are errors)
     known_columns    JSONB NOT NULL,
     retention_days   INTEGER NOT NULL CHECK (retention_days > 0),
+    -- scored rows stored before the answer ('before_answer') or just after it ('after_answer')
+    persist          TEXT NOT NULL DEFAULT 'before_answer' CHECK (persist IN ('before_answer', 'after_answer')),
     current_version  INTEGER,
     created_at       TIMESTAMPTZ NOT NULL
 );

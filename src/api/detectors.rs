@@ -13,9 +13,10 @@ use crate::detectors::{self, drift_report, DetectorSpec, Loaded, DEFAULT_RETENTI
 use crate::domain::Permission;
 use crate::ml::anomaly::{Reference, ScoreSpec};
 use crate::ml::FittedVae;
-use crate::store::{DetectorRow, NewScore, ScoreQuery, ScoreRow, VersionRow};
+use crate::store::{DetectorRow, NewDetector, NewScore, ScoreQuery, ScoreRow, VersionRow};
 use actix_web::{web, HttpRequest, HttpResponse};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -65,7 +66,7 @@ fn version_json(v: &VersionRow, full: bool) -> Value {
 fn detector_json(d: &DetectorRow) -> Value {
     json!({
         "id": d.id, "name": d.name, "dataset_id": d.dataset_id, "spec": d.spec.0, "retention_days": d.retention_days,
-        "current_version": d.current_version, "created_at": d.created_at,
+        "persist": d.persist, "current_version": d.current_version, "created_at": d.created_at,
     })
 }
 
@@ -108,6 +109,16 @@ async fn create(caller: Caller, state: web::Data<AppState>, body: web::Bytes) ->
         }
         req.insert("spec".into(), serde_json::to_value(params).map_err(anyhow::Error::from)?);
     }
+    let persist = match req.remove("persist") {
+        None | Some(Value::Null) => "before_answer".to_string(),
+        Some(Value::String(p)) if p == "before_answer" || p == "after_answer" => p,
+        Some(other) => {
+            return Err(ApiError::bad_field(
+                "persist",
+                format!("persist is \"before_answer\" (default: a scored row is stored before the answer) or \"after_answer\" (answered first, stored within milliseconds), not {other}"),
+            ))
+        }
+    };
     let spec = DetectorSpec::parse(Value::Object(req)).map_err(|e| ApiError::bad_field(&e.field, e.message))?;
     let (_, v) = dataset_version(&state, dataset_id, version).await?;
     spec.check(&v.schema.0).map_err(|e| ApiError::bad_field(&e.field, e.message))?;
@@ -127,10 +138,21 @@ async fn create(caller: Caller, state: web::Data<AppState>, body: web::Bytes) ->
     let known: Vec<String> = v.schema.0.columns.iter().map(|c| c.name.clone()).collect();
     let spec_json = serde_json::to_value(&spec).map_err(anyhow::Error::from)?;
     let payload = json!({ "dataset_version": version });
-    let (id, job_id) =
-        state.store.create_detector(&name, dataset_id, &spec_json, &known, retention, payload).await?.ok_or_else(
-            || ApiError::conflict(format!("a detector named '{name}' exists already; choose another name")),
-        )?;
+    let (id, job_id) = state
+        .store
+        .create_detector(
+            &NewDetector {
+                name: &name,
+                dataset_id,
+                spec: &spec_json,
+                known_columns: &known,
+                retention_days: retention,
+                persist: &persist,
+            },
+            payload,
+        )
+        .await?
+        .ok_or_else(|| ApiError::conflict(format!("a detector named '{name}' exists already; choose another name")))?;
     tracing::info!(detector = id, job = job_id, "detector created; calibration queued");
     let row = state.store.get_detector(id).await?.ok_or_else(|| anyhow::anyhow!("detector {id} vanished"))?;
     let mut body = detector_json(&row);
@@ -242,14 +264,14 @@ async fn recalibrate(
 
 /// The detector's current version, loaded once per process and version.
 async fn loaded(state: &AppState, d: &DetectorRow) -> Result<Arc<Loaded>, ApiError> {
-    let (version, row_id) = state.store.detector_head(d.id).await?.ok_or_else(|| {
+    let version = d.current_version.ok_or_else(|| {
         ApiError::conflict(format!(
             "detector {} is not calibrated yet; its calibration job must succeed first (GET /api/v1/detectors/{})",
             d.id, d.id
         ))
     })?;
     if let Some(l) = state.detectors.0.lock().unwrap_or_else(|e| e.into_inner()).get(&d.id) {
-        if l.version_row == row_id {
+        if l.version == version {
             return Ok(l.clone());
         }
     }
@@ -258,6 +280,7 @@ async fn loaded(state: &AppState, d: &DetectorRow) -> Result<Arc<Loaded>, ApiErr
         .get_detector_version(d.id, Some(version))
         .await?
         .ok_or_else(|| anyhow::anyhow!("detector {} version {version} vanished", d.id))?;
+    let row_id = v.id;
     let bytes = state
         .store
         .detector_model_file(row_id)
@@ -317,18 +340,90 @@ fn request_rows(req: &HttpRequest, body: &[u8]) -> Result<Vec<Result<Value, Stri
     Ok(rows)
 }
 
-/// What one scoring request came to.
+/// What one scoring request came to: the kept rows (values and top contributions as JSON text)
+/// and the answer's rows, in request order.
 struct Scored {
-    verdicts: Vec<detectors::Verdict>,
-    values: Vec<Value>,
-    errors: Vec<(usize, Option<String>, Vec<detectors::CellError>)>,
+    keep: Vec<NewScore>,
+    rows: Vec<RowOut>,
+    anomalies: usize,
+    errors: usize,
+}
+
+/// One row of a scoring answer.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum RowOut {
+    Scored {
+        row: usize,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        id: Option<String>,
+        score: f64,
+        anomaly: bool,
+        verdict: &'static str,
+        threshold: f64,
+        version: i32,
+        top: Box<RawValue>,
+    },
+    Refused {
+        row: usize,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        id: Option<String>,
+        errors: Vec<detectors::CellError>,
+    },
+}
+
+impl RowOut {
+    fn row(&self) -> usize {
+        match self {
+            RowOut::Scored { row, .. } | RowOut::Refused { row, .. } => *row,
+        }
+    }
 }
 
 fn score_now(l: &Loaded, rows: &[Result<Value, String>]) -> Result<Scored, ApiError> {
     let inputs = l.inputs(rows);
     let verdicts = l.score(&inputs).map_err(|e| ApiError::bad_request(format!("the rows cannot be scored: {e}")))?;
-    let values = (0..inputs.table.n_rows()).map(|r| l.row_values(&inputs.table, r)).collect();
-    Ok(Scored { verdicts, values, errors: inputs.errors })
+    let mut keep = Vec::with_capacity(verdicts.len());
+    let mut out = Vec::with_capacity(rows.len());
+    for (r, v) in verdicts.into_iter().enumerate() {
+        let top = serde_json::value::to_raw_value(&v.top).map_err(anyhow::Error::from)?;
+        keep.push(NewScore {
+            detector_id: l.detector_id,
+            version: l.version,
+            part: v.id.clone(),
+            score: v.score,
+            anomaly: v.anomaly,
+            values: l.row_values(&inputs.table, r),
+            top: top.clone(),
+        });
+        out.push(RowOut::Scored {
+            row: v.row,
+            id: v.id,
+            score: v.score,
+            anomaly: v.anomaly,
+            verdict: if v.anomaly { "anomaly" } else { "ok" },
+            threshold: l.threshold,
+            version: l.version,
+            top,
+        });
+    }
+    let errors = inputs.errors.len();
+    out.extend(inputs.errors.into_iter().map(|(row, id, errors)| RowOut::Refused { row, id, errors }));
+    out.sort_by_key(RowOut::row);
+    let anomalies = keep.iter().filter(|k| k.anomaly).count();
+    Ok(Scored { keep, rows: out, anomalies, errors })
+}
+
+/// A scoring answer.
+#[derive(Serialize)]
+struct ScoreAnswer {
+    detector_id: i64,
+    version: i32,
+    threshold: f64,
+    scored: usize,
+    anomalies: usize,
+    errors: usize,
+    rows: Vec<RowOut>,
 }
 
 async fn score(
@@ -349,45 +444,22 @@ async fn score(
         let l = l.clone();
         web::block(move || score_now(&l, &rows)).await.map_err(|e| anyhow::anyhow!("{e}"))??
     };
-    let keep: Vec<NewScore> = scored
-        .verdicts
-        .iter()
-        .zip(&scored.values)
-        .map(|(v, values)| NewScore {
-            part: v.id.clone(),
-            score: v.score,
-            anomaly: v.anomaly,
-            values: values.clone(),
-            top: serde_json::to_value(&v.top).unwrap_or_default(),
-        })
-        .collect();
-    state.store.insert_scores(d.id, l.version, &keep).await?;
-    let anomalies = scored.verdicts.iter().filter(|v| v.anomaly).count();
-    state.metrics.detector_rows(d.id, scored.verdicts.len() - anomalies, anomalies, scored.errors.len());
-    let mut out: Vec<(usize, Value)> = scored
-        .verdicts
-        .iter()
-        .map(|v| {
-            let mut j = serde_json::to_value(v).unwrap_or_default();
-            j["verdict"] = if v.anomaly { "anomaly" } else { "ok" }.into();
-            j["threshold"] = l.threshold.into();
-            j["version"] = l.version.into();
-            (v.row, j)
-        })
-        .collect();
-    out.extend(scored.errors.iter().map(|(row, id, errors)| {
-        let mut j = json!({ "row": row, "errors": errors });
-        if let Some(id) = id {
-            j["id"] = id.as_str().into();
-        }
-        (*row, j)
-    }));
-    out.sort_by_key(|(row, _)| *row);
-    Ok(HttpResponse::Ok().json(json!({
-        "detector_id": d.id, "version": l.version, "threshold": l.threshold,
-        "scored": scored.verdicts.len(), "anomalies": anomalies, "errors": scored.errors.len(),
-        "rows": out.into_iter().map(|(_, j)| j).collect::<Vec<_>>(),
-    })))
+    let n = scored.keep.len();
+    if d.persist == "after_answer" {
+        state.score_writer.enqueue(scored.keep).await?;
+    } else {
+        state.score_writer.write(scored.keep).await?;
+    }
+    state.metrics.detector_rows(d.id, n - scored.anomalies, scored.anomalies, scored.errors);
+    Ok(HttpResponse::Ok().json(ScoreAnswer {
+        detector_id: d.id,
+        version: l.version,
+        threshold: l.threshold,
+        scored: n,
+        anomalies: scored.anomalies,
+        errors: scored.errors,
+        rows: scored.rows,
+    }))
 }
 
 #[derive(Deserialize)]

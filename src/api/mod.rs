@@ -32,6 +32,8 @@ pub struct AppState {
     pub threads: usize,
     /// Detector versions loaded for scoring.
     pub detectors: detectors::DetectorCache,
+    /// Keeps scored rows by group commit.
+    pub score_writer: crate::store::ScoreWriter,
 }
 
 async fn not_found() -> Result<actix_web::HttpResponse, ApiError> {

@@ -133,6 +133,11 @@ impl FittedVae {
     /// Head parameters for latent rows, in parallel blocks on the current rayon pool.
     pub fn decode_raw(&self, z: ArrayView2<f32>, c: Option<ArrayView2<f32>>) -> Array2<f32> {
         let n = z.nrows();
+        if n <= BLOCK {
+            // one block: no hand-off to the pool (a real-time request of a few rows would wait
+            // for a pool thread to wake, which costs more than the decoding)
+            return self.net.decode(z, c);
+        }
         let blocks: Vec<Array2<f32>> = (0..n.div_ceil(BLOCK))
             .into_par_iter()
             .map(|b| {

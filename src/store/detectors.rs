@@ -19,12 +19,27 @@ pub struct DetectorRow {
     pub spec: Json<serde_json::Value>,
     pub known_columns: Json<Vec<String>>,
     pub retention_days: i32,
+    /// `before_answer` or `after_answer`.
+    pub persist: String,
     pub current_version: Option<i32>,
     pub created_at: DateTime<Utc>,
 }
 
 const DETECTOR_SELECT: &str =
-    "SELECT id, name, dataset_id, spec, known_columns, retention_days, current_version, created_at FROM detectors";
+    "SELECT id, name, dataset_id, spec, known_columns, retention_days, persist, current_version, created_at FROM detectors";
+
+/// A detector to create.
+#[derive(Clone, Debug)]
+pub struct NewDetector<'a> {
+    pub name: &'a str,
+    pub dataset_id: i64,
+    pub spec: &'a serde_json::Value,
+    /// Every column of the dataset version it was made on.
+    pub known_columns: &'a [String],
+    pub retention_days: i32,
+    /// `before_answer` or `after_answer`.
+    pub persist: &'a str,
+}
 
 /// A calibrated version to store.
 #[derive(Clone, Debug)]
@@ -62,11 +77,14 @@ const VERSION_SELECT: &str = "SELECT id, detector_id, version, job_id, dataset_v
 /// A scored row to keep.
 #[derive(Clone, Debug)]
 pub struct NewScore {
+    pub detector_id: i64,
+    pub version: i32,
     pub part: Option<String>,
     pub score: f64,
     pub anomaly: bool,
-    pub values: serde_json::Value,
-    pub top: serde_json::Value,
+    /// The row's values and its top contributions, as JSON text.
+    pub values: Box<serde_json::value::RawValue>,
+    pub top: Box<serde_json::value::RawValue>,
 }
 
 #[derive(Clone, Debug, Serialize, sqlx::FromRow)]
@@ -97,23 +115,20 @@ impl Store {
     /// name is taken. The job's payload gets `detector_id` added. Returns (detector id, job id).
     pub async fn create_detector(
         &self,
-        name: &str,
-        dataset_id: i64,
-        spec: &serde_json::Value,
-        known_columns: &[String],
-        retention_days: i32,
+        d: &NewDetector<'_>,
         payload: serde_json::Value,
     ) -> anyhow::Result<Option<(i64, i64)>> {
         let now = Utc::now();
         let r: Result<(i64, i64), sqlx::Error> = dispatch!(self, p => async {
             let mut tx = p.begin().await?;
-            let id: i64 = sqlx::query_scalar("INSERT INTO detectors (name, dataset_id, spec, known_columns, retention_days, created_at) \
-                                              VALUES ($1, $2, $3, $4, $5, $6) RETURNING id")
-                .bind(name).bind(dataset_id).bind(Json(spec)).bind(Json(known_columns)).bind(retention_days).bind(now)
+            let id: i64 = sqlx::query_scalar("INSERT INTO detectors (name, dataset_id, spec, known_columns, retention_days, persist, created_at) \
+                                              VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id")
+                .bind(d.name).bind(d.dataset_id).bind(Json(d.spec)).bind(Json(d.known_columns)).bind(d.retention_days)
+                .bind(d.persist).bind(now)
                 .fetch_one(&mut *tx).await?;
             let mut payload = payload;
             payload["detector_id"] = id.into();
-            let job = NewJob { dataset_id: Some(dataset_id), ..NewJob::new("calibrate", payload) };
+            let job = NewJob { dataset_id: Some(d.dataset_id), ..NewJob::new("calibrate", payload) };
             let job_id = insert_job!(&mut *tx, job, now, None::<i64>, None::<i64>).await?;
             tx.commit().await?;
             Ok((id, job_id))
@@ -209,22 +224,14 @@ impl Store {
             .context("could not list the detector's versions")
     }
 
-    /// The current version's number and row id.
-    pub async fn detector_head(&self, detector_id: i64) -> anyhow::Result<Option<(i32, i64)>> {
-        let q = "SELECT v.version, v.id FROM detectors d JOIN detector_versions v \
-                 ON v.detector_id = d.id AND v.version = d.current_version WHERE d.id = $1";
-        dispatch!(self, p => sqlx::query_as::<_, (i32, i64)>(q).bind(detector_id).fetch_optional(p).await)
-            .context("could not read the detector's current version")
-    }
-
     pub async fn detector_model_file(&self, version_row_id: i64) -> anyhow::Result<Option<Vec<u8>>> {
         let q = "SELECT model FROM detector_versions WHERE id = $1";
         dispatch!(self, p => sqlx::query_scalar::<_, Vec<u8>>(q).bind(version_row_id).fetch_optional(p).await)
             .context("could not read the detector's model")
     }
 
-    /// Keeps scored rows, in multi-row INSERTs inside one transaction.
-    pub async fn insert_scores(&self, detector_id: i64, version: i32, rows: &[NewScore]) -> anyhow::Result<()> {
+    /// Keeps scored rows (of any detectors), in multi-row INSERTs inside one transaction.
+    pub async fn insert_scores(&self, rows: &[NewScore]) -> anyhow::Result<()> {
         if rows.is_empty() {
             return Ok(());
         }
@@ -236,8 +243,8 @@ impl Store {
                     "INSERT INTO detector_scores (detector_id, version, scored_at, part, score, anomaly, row_values, top) ",
                 );
                 qb.push_values(chunk, |mut b, r| {
-                    b.push_bind(detector_id).push_bind(version).push_bind(now).push_bind(&r.part)
-                        .push_bind(r.score).push_bind(r.anomaly).push_bind(Json(&r.values)).push_bind(Json(&r.top));
+                    b.push_bind(r.detector_id).push_bind(r.version).push_bind(now).push_bind(&r.part)
+                        .push_bind(r.score).push_bind(r.anomaly).push_bind(Json(&*r.values)).push_bind(Json(&*r.top));
                 });
                 qb.build().execute(&mut *tx).await?;
             }
@@ -280,5 +287,75 @@ impl Store {
                     .context("could not purge scored rows")?;
         }
         Ok(gone)
+    }
+}
+
+/// Rows most one group commit writes.
+const GROUP_ROWS: usize = 20_000;
+
+type Pending = (Vec<NewScore>, tokio::sync::oneshot::Sender<Result<(), String>>);
+
+/// Group commit of scored rows: concurrent scoring requests hand their rows to one writer task,
+/// which writes whatever has gathered in one transaction and then answers each request. A
+/// request is answered only once its rows are stored (nothing is lost), the store sees one
+/// writer (no lock contention on SQLite) and one transaction per batch instead of one per request.
+#[derive(Clone, Debug)]
+pub struct ScoreWriter {
+    tx: tokio::sync::mpsc::Sender<Pending>,
+}
+
+impl ScoreWriter {
+    /// Starts the writer task on the current runtime.
+    pub fn spawn(store: Store) -> ScoreWriter {
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Pending>(1024);
+        tokio::spawn(async move {
+            while let Some(first) = rx.recv().await {
+                let mut batch = vec![first];
+                let mut rows = batch[0].0.len();
+                while rows < GROUP_ROWS {
+                    match rx.try_recv() {
+                        Ok(p) => {
+                            rows += p.0.len();
+                            batch.push(p);
+                        }
+                        Err(_) => break,
+                    }
+                }
+                let all: Vec<NewScore> = batch.iter_mut().flat_map(|(r, _)| std::mem::take(r)).collect();
+                let outcome = store.insert_scores(&all).await.map_err(|e| format!("{e:#}"));
+                for (_, ack) in batch {
+                    let _ = ack.send(outcome.clone());
+                }
+            }
+        });
+        ScoreWriter { tx }
+    }
+
+    /// Hands the rows to the writer without waiting for them to be stored (waits only while
+    /// the writer is 1024 requests behind). A failed write is logged, not answered.
+    pub async fn enqueue(&self, rows: Vec<NewScore>) -> anyhow::Result<()> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let (ack, done) = tokio::sync::oneshot::channel();
+        self.tx.send((rows, ack)).await.map_err(|_| anyhow::anyhow!("the scored-row writer has stopped"))?;
+        tokio::spawn(async move {
+            if let Ok(Err(e)) = done.await {
+                tracing::error!(error = %e, "scored rows answered before storing could not be stored");
+            }
+        });
+        Ok(())
+    }
+
+    /// Stores the rows with whatever other requests are writing now; returns once they are stored.
+    pub async fn write(&self, rows: Vec<NewScore>) -> anyhow::Result<()> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let (ack, done) = tokio::sync::oneshot::channel();
+        self.tx.send((rows, ack)).await.map_err(|_| anyhow::anyhow!("the scored-row writer has stopped"))?;
+        done.await
+            .map_err(|_| anyhow::anyhow!("the scored-row writer has stopped"))?
+            .map_err(|e| anyhow::anyhow!("could not keep the scored rows: {e}"))
     }
 }

@@ -12,7 +12,9 @@ mod tokens;
 pub use datasets::{
     AppendOutcome, DatasetMeta, DeleteOutcome, IdempotencyRecord, NewChunk, NewVersion, ReportRow, VersionMeta,
 };
-pub use detectors::{DetectorRow, NewDetectorVersion, NewScore, ScoreQuery, ScoreRow, VersionRow};
+pub use detectors::{
+    DetectorRow, NewDetector, NewDetectorVersion, NewScore, ScoreQuery, ScoreRow, ScoreWriter, VersionRow,
+};
 pub use jobs::{ClaimedJob, JobOutcome, JobRow, Lease, NewJob};
 pub use models::{ModelRow, NewModel, TrainedModel};
 pub use schedules::{FireRow, NewSchedule, ScheduleRow};

@@ -483,6 +483,20 @@ async fn roles_decide_who_scores_and_who_creates(backend: Backend) {
     assert_eq!(items.len(), 10, "the viewer's refused request kept nothing");
     let (_, versions) = app.get_json(&format!("/api/v1/detectors/{id}/versions")).await;
     assert_eq!(versions["items"].as_array().unwrap().len(), 1);
+    // a detector that answers before storing: the same verdicts, the rows arrive just after
+    let mut fast = body.clone();
+    fast["name"] = json!("roles-fast");
+    fast["persist"] = json!("after_answer");
+    let r = app.post_json_as("/api/v1/detectors", &fast, &engineer).await;
+    assert_eq!(r.status().as_u16(), 202);
+    let created: Value = r.json().await.unwrap();
+    assert_eq!(created["persist"], "after_answer");
+    let fast_id = created["id"].as_i64().unwrap();
+    calibrated(&app, created["job"]["id"].as_i64().unwrap()).await;
+    let (s, out) = score(&app, fast_id, &rows, &mes).await;
+    assert_eq!((s, out["scored"].as_i64()), (200, Some(5)), "{out}");
+    app.wait_until(&format!("/api/v1/detectors/{fast_id}/scores"), 10, |p| p["items"].as_array().unwrap().len() == 5)
+        .await;
     app.stop().await;
 }
 
@@ -528,6 +542,7 @@ async fn bad_detectors_are_refused_and_store_nothing(backend: Backend) {
         (with("dataset_id", json!(999)), "dataset_id", "999"),
         (with("version", json!(7)), "version", "7"),
         (with("retention_days", json!(0)), "retention_days", "retention_days"),
+        (with("persist", json!("later")), "persist", "after_answer"),
         (with("normal", json!({"label": "Colour", "value": 0})), "normal.label", "Colour"),
         (with("normal", json!({"label": "Machine failure", "value": null})), "normal.value", "null"),
         (with("normal", json!("some")), "normal", "all"),
@@ -764,7 +779,11 @@ async fn recalibration_makes_a_new_version_and_drift_is_measured(backend: Backen
     assert_eq!(store.purge_scores(now + chrono::Duration::days(31)).await.unwrap(), 55);
     assert!(timeline(&app, id, "").await.is_empty());
     let (_, d) = app.get_json(&format!("/api/v1/detectors/{id}")).await;
-    assert_eq!((d["last_24h"]["scored"].as_i64(), d["version"]["version"].as_i64()), (Some(0), Some(2)), "versions stay");
+    assert_eq!(
+        (d["last_24h"]["scored"].as_i64(), d["version"]["version"].as_i64()),
+        (Some(0), Some(2)),
+        "versions stay"
+    );
     app.stop().await;
 }
 
