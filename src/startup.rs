@@ -54,7 +54,7 @@ impl Application {
                 .wrap(TracingLogger::default())
                 .app_data(state.clone())
                 .app_data(api::query_config())
-                .route("/", web::get().to(dashboard::index))
+                .configure(dashboard::configure)
                 .configure(api::configure)
         })
         .listen(listener)?

@@ -21,7 +21,7 @@ use crate::store::Store;
 use actix_web::web;
 use error::ApiError;
 
-pub use detectors::DetectorCache;
+pub use detectors::{current_drift, DetectorCache};
 
 /// What every handler can reach.
 pub struct AppState {

@@ -1,13 +1,146 @@
-//! The engineer dashboard, rendered on the server with every asset inside the binary.
-//! For now one page: what this service is and where its API is; the pages grow with the capabilities.
+//! The engineer dashboard: pages rendered on the server (maud), plots as inline SVG (plotters),
+//! one stylesheet inside the binary, no script, nothing from another host. Sign-in keeps the
+//! token in an HttpOnly, SameSite=Strict cookie; forms that change something carry a CSRF token.
 
-use actix_web::HttpResponse;
+mod layout;
+mod pages;
+pub mod plots;
+mod session;
 
-const PAGE: &str = include_str!("index.html");
+use crate::api::AppState;
+use crate::auth::hash_token;
+use crate::domain::Permission;
+use actix_web::http::{header, StatusCode};
+use actix_web::{web, HttpRequest, HttpResponse};
+use layout::{bare, page, respond};
+use maud::html;
+use serde::Deserialize;
+pub use session::Session;
 
-pub async fn index() -> HttpResponse {
+/// Registers the dashboard's routes (everything outside `/api/v1` and the probes).
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/", web::get().to(pages::overview))
+        .route("/login", web::get().to(login_form))
+        .route("/login", web::post().to(login))
+        .route("/logout", web::post().to(logout))
+        .route("/static/genfab.css", web::get().to(css))
+        .route("/datasets", web::get().to(pages::datasets))
+        .route("/datasets/{id}", web::get().to(pages::dataset))
+        .route("/datasets/{id}/download", web::get().to(pages::download))
+        .route("/models", web::get().to(pages::models))
+        .route("/models/{id}", web::get().to(pages::model))
+        .route("/studies", web::get().to(studies))
+        .route("/detectors", web::get().to(pages::detectors))
+        .route("/detectors/{id}", web::get().to(pages::detector))
+        .route("/jobs", web::get().to(pages::jobs))
+        .route("/jobs/{id}/cancel", web::post().to(pages::cancel_job))
+        .route("/admin", web::get().to(admin));
+}
+
+async fn css() -> HttpResponse {
     HttpResponse::Ok()
-        .content_type("text/html; charset=utf-8")
-        .insert_header(("Content-Security-Policy", "default-src 'self'; style-src 'self' 'unsafe-inline'"))
-        .body(PAGE.replace("{{version}}", env!("CARGO_PKG_VERSION")))
+        .content_type("text/css; charset=utf-8")
+        .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
+        .body(layout::CSS)
+}
+
+#[derive(Deserialize)]
+struct NextQuery {
+    next: Option<String>,
+}
+
+fn login_page(status: StatusCode, next: &str, error: Option<&str>) -> HttpResponse {
+    let body = html! {
+        @if let Some(e) = error { p.error role="alert" { (e) } }
+        form method="post" action="/login" {
+            input type="hidden" name="next" value=(next);
+            // password managers (and Chromium's accessibility check) expect a user name beside a secret
+            input type="text" name="username" value="genfab" autocomplete="username" hidden aria-hidden="true";
+            label for="token" { "Access token" }
+            input #token type="password" name="token" autocomplete="current-password" required autofocus;
+            p.muted { "An admin creates tokens (the first one is printed at the first start and kept in the state directory)." }
+            button type="submit" { "Sign in" }
+        }
+    };
+    bare(status, "Sign in to genfab", body)
+}
+
+async fn login_form(q: web::Query<NextQuery>) -> HttpResponse {
+    login_page(StatusCode::OK, &session::safe_next(q.next.as_deref()), None)
+}
+
+#[derive(Deserialize)]
+struct LoginForm {
+    token: String,
+    next: Option<String>,
+}
+
+async fn login(req: HttpRequest, state: web::Data<AppState>, form: web::Form<LoginForm>) -> HttpResponse {
+    let next = session::safe_next(form.next.as_deref());
+    let token = form.token.trim();
+    match state.store.find_token(&hash_token(token)).await {
+        Ok(Some(info)) => {
+            tracing::info!(token = info.id, "dashboard sign-in");
+            let secure = req.connection_info().scheme() == "https";
+            HttpResponse::SeeOther()
+                .cookie(session::session_cookie(token, secure))
+                .insert_header((header::LOCATION, next))
+                .finish()
+        }
+        Ok(None) => login_page(StatusCode::UNAUTHORIZED, &next, Some("That token is unknown or revoked.")),
+        Err(e) => {
+            tracing::error!(error = %format!("{e:#}"), "sign-in lookup failed");
+            login_page(StatusCode::SERVICE_UNAVAILABLE, &next, Some("The database is unreachable; try again shortly."))
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct CsrfOnly {
+    csrf: String,
+}
+
+async fn logout(s: Session, form: web::Form<CsrfOnly>) -> HttpResponse {
+    if !s.csrf_ok(&form.csrf) {
+        return respond(
+            StatusCode::FORBIDDEN,
+            html! { p { "The form is stale; reload the page and sign out again." } },
+        );
+    }
+    HttpResponse::SeeOther().cookie(session::cleared_cookie()).insert_header((header::LOCATION, "/login")).finish()
+}
+
+async fn studies(s: Session, state: web::Data<AppState>) -> Result<HttpResponse, actix_web::Error> {
+    let rows = state.store.list_studies(0, 500).await.map_err(actix_web::error::ErrorInternalServerError)?;
+    let body = html! {
+        p.muted { "Create studies and runs through the API (" code { "POST /api/v1/studies" } ")." }
+        table {
+            thead { tr { th.num { "Study" } th { "Name" } th { "Dataset" } th { "Created" } } }
+            tbody { @for r in &rows { tr {
+                td.num { (r.id) } td { (r.name) }
+                td { @if let Some(d) = r.dataset_id { a href=(format!("/datasets/{d}")) { (d) } } }
+                td { (r.created_at.format("%Y-%m-%d %H:%M UTC").to_string()) }
+            } } }
+        }
+    };
+    Ok(page(&s, "/studies", "Studies", body))
+}
+
+async fn admin(s: Session, state: web::Data<AppState>) -> Result<HttpResponse, actix_web::Error> {
+    if !s.may(Permission::ManageTokens) {
+        return Err(actix_web::error::ErrorForbidden(format!("the role '{}' may not manage tokens", s.role.as_str())));
+    }
+    let tokens = state.store.list_tokens().await.map_err(actix_web::error::ErrorInternalServerError)?;
+    let body = html! {
+        h2 { "Tokens" }
+        table {
+            thead { tr { th.num { "Id" } th { "Name" } th { "Role" } th { "Created" } th { "Revoked" } } }
+            tbody { @for t in &tokens { tr {
+                td.num { (t.id) } td { (t.name) } td { (t.role) }
+                td { (t.created_at.format("%Y-%m-%d %H:%M UTC").to_string()) }
+                td { (t.revoked_at.map(|r| r.format("%Y-%m-%d %H:%M UTC").to_string()).unwrap_or_default()) }
+            } } }
+        }
+    };
+    Ok(page(&s, "/admin", "Admin", body))
 }

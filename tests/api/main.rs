@@ -3,6 +3,7 @@
 mod helpers;
 
 mod access;
+mod browser;
 mod datasets;
 mod datasets_bad_input;
 mod detectors;
@@ -13,3 +14,4 @@ mod models;
 mod schedules;
 mod studies;
 mod synthetic;
+mod web;

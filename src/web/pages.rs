@@ -1,0 +1,455 @@
+//! Dashboard pages, rendered on the server from the store. Large things are aggregated here
+//! (histograms of a sample of rows, the newest points of a timeline), never shipped raw.
+
+use super::layout::{csrf_field, figure, page};
+use super::plots::{self, Series};
+use super::session::Session;
+use crate::api::AppState;
+use crate::domain::{ColumnKind, Permission};
+use crate::store::ScoreQuery;
+use actix_web::http::header;
+use actix_web::{web, HttpResponse};
+use maud::{html, Markup};
+use serde::Deserialize;
+
+/// Rows read for a dataset page's plots (evenly strided beyond that).
+const PLOT_ROWS: usize = 100_000;
+/// Scored rows drawn on a detector's timeline.
+const TIMELINE_ROWS: i64 = 2_000;
+
+type PageResult = Result<HttpResponse, actix_web::Error>;
+
+fn unexpected(e: impl std::fmt::Display) -> actix_web::Error {
+    tracing::error!(error = %e, "dashboard page failed");
+    actix_web::error::ErrorInternalServerError("the page could not be built; see the server log")
+}
+
+fn not_found(what: String) -> actix_web::Error {
+    actix_web::error::ErrorNotFound(what)
+}
+
+fn time(t: &chrono::DateTime<chrono::Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M:%S UTC").to_string()
+}
+
+/// A number for a table: whole numbers without decimals, others to 4 significant places.
+fn number(v: f64) -> String {
+    if v.fract() == 0.0 && v.abs() < 1e15 {
+        format!("{}", v as i64)
+    } else {
+        format!("{v:.4}")
+    }
+}
+
+fn status_cell(status: &str) -> Markup {
+    html! { span class=(format!("status-{status}")) { (status) } }
+}
+
+fn jobs_table(s: &Session, jobs: &[crate::store::JobRow]) -> Markup {
+    html! {
+        div.table-wrap { table {
+            thead { tr { th { "Job" } th { "Kind" } th { "Status" } th { "Progress" } th { "Message or error" } th { "Created" } th { span.muted { "Action" } } } }
+            tbody {
+                @for j in jobs {
+                    tr {
+                        td.num { (j.id) }
+                        td { (j.kind) }
+                        td { (status_cell(&j.status)) }
+                        td { progress value=(format!("{:.3}", j.progress)) max="1" aria-label=(format!("job {} progress", j.id)) { (format!("{:.0} %", 100.0 * j.progress)) } }
+                        td { @if let Some(e) = &j.last_error { span.error { (e) } } @else { (j.message.clone().unwrap_or_default()) } }
+                        td { (time(&j.created_at)) }
+                        td {
+                            @if s.may(Permission::CreateResources) && matches!(j.status.as_str(), "queued" | "running") {
+                                form.inline method="post" action=(format!("/jobs/{}/cancel", j.id)) {
+                                    (csrf_field(s))
+                                    button.secondary type="submit" aria-label=(format!("Cancel job {}", j.id)) { "Cancel" }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        } }
+    }
+}
+
+pub async fn overview(s: Session, state: web::Data<AppState>) -> PageResult {
+    let st = &state.store;
+    let datasets = st.count_datasets().await.map_err(unexpected)?;
+    let counts = st.job_counts().await.map_err(unexpected)?;
+    let running = st.list_jobs(Some("running"), None, 0, 20).await.map_err(unexpected)?;
+    let recent = st.list_jobs(None, None, 0, 10).await.map_err(unexpected)?;
+    let models = st.list_models(None, 0, 1000).await.map_err(unexpected)?.len();
+    let studies = st.list_studies(0, 1000).await.map_err(unexpected)?.len();
+    let detectors = st.list_detectors(0, 50).await.map_err(unexpected)?;
+    let schedules = st.list_schedules(0, 50).await.map_err(unexpected)?;
+    let mut anomalies = vec![];
+    for d in detectors.iter().take(20) {
+        let q = ScoreQuery { limit: 5, anomalies_only: true, ..Default::default() };
+        for r in st.list_scores(d.id, &q).await.map_err(unexpected)? {
+            anomalies.push((d.id, d.name.clone(), r));
+        }
+    }
+    anomalies.sort_by_key(|a| std::cmp::Reverse(a.2.scored_at));
+    anomalies.truncate(10);
+    let queued = counts.iter().find(|(k, _)| k == "queued").map_or(0, |(_, n)| *n);
+    let body = html! {
+        section aria-label="Counts" { div.cards {
+            div.card { div.n { (datasets) } a href="/datasets" { "datasets" } }
+            div.card { div.n { (models) } a href="/models" { "models" } }
+            div.card { div.n { (studies) } a href="/studies" { "studies" } }
+            div.card { div.n { (detectors.len()) } a href="/detectors" { "detectors" } }
+            div.card { div.n { (running.len()) } a href="/jobs" { "running jobs" } }
+            div.card { div.n { (queued) } a href="/jobs" { "queued jobs" } }
+        } }
+        h2 { "Running jobs" }
+        @if running.is_empty() { p.muted { "Nothing is running." } } @else { (jobs_table(&s, &running)) }
+        h2 { "Recent jobs" }
+        (jobs_table(&s, &recent))
+        h2 { "Recent anomalies" }
+        @if anomalies.is_empty() { p.muted { "No anomalies scored." } } @else {
+            div.table-wrap { table {
+                thead { tr { th { "Detector" } th { "Part" } th.num { "Score" } th { "Top columns" } th { "Scored" } } }
+                tbody { @for (id, name, r) in &anomalies { tr {
+                    td { a href=(format!("/detectors/{id}")) { (name) } }
+                    td { (r.part.clone().unwrap_or_default()) }
+                    td.num { (format!("{:.2}", r.score)) }
+                    td { (top_columns(&r.top.0)) }
+                    td { (time(&r.scored_at)) }
+                } } }
+            } }
+        }
+        h2 { "Next scheduled runs" }
+        @if schedules.is_empty() { p.muted { "No schedules." } } @else {
+            table {
+                thead { tr { th { "Schedule" } th { "Cron" } th { "Next run" } } }
+                tbody { @for sc in &schedules { tr {
+                    td { (sc.name) } td { code { (sc.cron) } " " span.muted { (sc.timezone) } }
+                    td { @if sc.paused { "paused" } @else { (time(&sc.next_fire_at)) } }
+                } } }
+            }
+        }
+    };
+    Ok(page(&s, "/", "Overview", body))
+}
+
+fn top_columns(top: &serde_json::Value) -> String {
+    top.as_array()
+        .map(|a| {
+            a.iter()
+                .map(|c| {
+                    format!(
+                        "{} ({:.0} %)",
+                        c["column"].as_str().unwrap_or("?"),
+                        100.0 * c["share"].as_f64().unwrap_or(0.0)
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+        .unwrap_or_default()
+}
+
+pub async fn datasets(s: Session, state: web::Data<AppState>) -> PageResult {
+    let rows = state.store.list_datasets(0, 500).await.map_err(unexpected)?;
+    let body = html! {
+        p.muted { "Upload through the API (" code { "POST /api/v1/datasets?name=NAME" } ") or the CLI." }
+        div.table-wrap { table {
+            thead { tr { th { "Dataset" } th.num { "Latest version" } th.num { "Rows" } th { "Updated" } th { "Download" } } }
+            tbody { @for d in &rows { tr {
+                td { a href=(format!("/datasets/{}", d.id)) { (d.name) } }
+                td.num { (d.latest_version) }
+                td.num { (d.row_count) }
+                td { (time(&d.updated_at)) }
+                td { a href=(format!("/datasets/{}/download", d.id)) download { "CSV" } }
+            } } }
+        } }
+    };
+    Ok(page(&s, "/datasets", "Datasets", body))
+}
+
+#[derive(Deserialize)]
+pub struct VersionQuery {
+    version: Option<i32>,
+}
+
+pub async fn dataset(
+    s: Session,
+    state: web::Data<AppState>,
+    path: web::Path<i64>,
+    q: web::Query<VersionQuery>,
+) -> PageResult {
+    let id = path.into_inner();
+    let d = state
+        .store
+        .get_dataset(id)
+        .await
+        .map_err(unexpected)?
+        .ok_or_else(|| not_found(format!("dataset {id} does not exist")))?;
+    let versions = state.store.list_versions(id).await.map_err(unexpected)?;
+    let (meta, df) = crate::catalog::read_version(&state.store, id, q.version).await.map_err(|e| match e {
+        crate::catalog::CatalogError::Unexpected(e) => unexpected(format!("{e:#}")),
+        other => not_found(other.to_string()),
+    })?;
+    let schema = meta.schema.0.clone();
+    let n = df.height();
+    let step = n.div_ceil(PLOT_ROWS).max(1);
+    let plots: Vec<Markup> = web::block(move || {
+        schema
+            .columns
+            .iter()
+            .filter_map(|c| {
+                let col = df.column(&c.name).ok()?;
+                let svg = if c.kind.is_numeric() {
+                    let f = col.cast(&polars::prelude::DataType::Float64).ok()?;
+                    let values: Vec<f64> = f.f64().ok()?.iter().step_by(step).flatten().collect();
+                    plots::histogram(&values, 30, &c.name, &format!("{} (histogram)", c.name))
+                } else if matches!(c.kind, ColumnKind::Categorical | ColumnKind::Boolean) {
+                    let s = col.cast(&polars::prelude::DataType::String).ok()?;
+                    let mut counts: std::collections::BTreeMap<String, f64> = Default::default();
+                    for v in s.str().ok()?.iter().step_by(step).flatten() {
+                        *counts.entry(v.to_string()).or_default() += 1.0;
+                    }
+                    let mut pairs: Vec<(String, f64)> = counts.into_iter().collect();
+                    pairs.sort_by(|a, b| b.1.total_cmp(&a.1));
+                    pairs.truncate(30);
+                    let (labels, counts): (Vec<String>, Vec<f64>) = pairs.into_iter().unzip();
+                    plots::bars(&labels, &counts, &c.name, "rows", &format!("{} (counts)", c.name))
+                } else {
+                    return None;
+                };
+                Some(figure(svg, &format!("{}: {:?}, {} missing", c.name, c.kind, c.missing)))
+            })
+            .collect()
+    })
+    .await
+    .map_err(unexpected)?;
+    let body = html! {
+        p { "Version " (meta.version) " of " (d.latest_version) ", " (meta.row_count) " rows, sha256 " code { (meta.sha256) } ". "
+            a href=(format!("/datasets/{id}/download?version={}", meta.version)) download { "Download CSV" } }
+        @if step > 1 { p.muted { "Plots show every " (step) "th row." } }
+        h2 { "Schema" }
+        div.table-wrap { table {
+            thead { tr { th { "Column" } th { "Kind" } th { "Role" } th.num { "Missing" } th.num { "Min" } th.num { "Max" } th { "Levels" } } }
+            tbody { @for c in &meta.schema.0.columns { tr {
+                td { (c.name) } td { (format!("{:?}", c.kind).to_lowercase()) } td { (format!("{:?}", c.role).to_lowercase()) }
+                td.num { (c.missing) }
+                td.num { (c.min.map(number).unwrap_or_default()) }
+                td.num { (c.max.map(number).unwrap_or_default()) }
+                td { (c.levels.iter().take(8).cloned().collect::<Vec<_>>().join(", ")) @if c.levels.len() > 8 { " …" } }
+            } } }
+        } }
+        h2 { "Columns" }
+        div.plots { @for p in &plots { (p) } }
+        h2 { "Versions" }
+        table {
+            thead { tr { th.num { "Version" } th.num { "Rows" } th { "Source" } th { "Lineage" } th { "Created" } } }
+            tbody { @for v in &versions { tr {
+                td.num { a href=(format!("/datasets/{id}?version={}", v.version)) { (v.version) } }
+                td.num { (v.row_count) }
+                td { (v.source) }
+                td { code { (v.lineage.as_ref().map(|l| l.0.to_string()).unwrap_or_default()) } }
+                td { (time(&v.created_at)) }
+            } } }
+        }
+    };
+    Ok(page(&s, "/datasets", &d.name, body))
+}
+
+pub async fn download(
+    _s: Session,
+    state: web::Data<AppState>,
+    path: web::Path<i64>,
+    q: web::Query<VersionQuery>,
+) -> PageResult {
+    let id = path.into_inner();
+    let bytes = crate::catalog::export(&state.store, id, q.version, crate::ingest::Format::Csv(Default::default()))
+        .await
+        .map_err(|e| match e {
+            crate::catalog::CatalogError::Unexpected(e) => unexpected(format!("{e:#}")),
+            other => not_found(other.to_string()),
+        })?;
+    Ok(HttpResponse::Ok()
+        .content_type("text/csv")
+        .insert_header((header::CONTENT_DISPOSITION, format!("attachment; filename=\"dataset-{id}.csv\"")))
+        .body(bytes))
+}
+
+pub async fn jobs(s: Session, state: web::Data<AppState>) -> PageResult {
+    let rows = state.store.list_jobs(None, None, 0, 200).await.map_err(unexpected)?;
+    Ok(page(&s, "/jobs", "Jobs", jobs_table(&s, &rows)))
+}
+
+#[derive(Deserialize)]
+pub struct CsrfForm {
+    csrf: String,
+}
+
+pub async fn cancel_job(
+    s: Session,
+    state: web::Data<AppState>,
+    path: web::Path<i64>,
+    form: web::Form<CsrfForm>,
+) -> PageResult {
+    if !s.csrf_ok(&form.csrf) {
+        return Err(actix_web::error::ErrorForbidden(
+            "the form is stale or was not sent from this dashboard; reload the page",
+        ));
+    }
+    if !s.may(Permission::CreateResources) {
+        return Err(actix_web::error::ErrorForbidden(format!("the role '{}' may not cancel jobs", s.role.as_str())));
+    }
+    let id = path.into_inner();
+    state.store.cancel_job(id).await.map_err(unexpected)?;
+    tracing::info!(job = id, by = s.token_id, "job cancel requested from the dashboard");
+    Ok(HttpResponse::SeeOther().insert_header((header::LOCATION, "/jobs")).finish())
+}
+
+pub async fn models(s: Session, state: web::Data<AppState>) -> PageResult {
+    let rows = state.store.list_models(None, 0, 500).await.map_err(unexpected)?;
+    let body = html! {
+        div.table-wrap { table {
+            thead { tr { th.num { "Model" } th { "Name" } th { "Dataset" } th { "Status" } th.num { "Epochs" } th { "Created" } } }
+            tbody { @for m in &rows { tr {
+                td.num { a href=(format!("/models/{}", m.id)) { (m.id) } }
+                td { (m.name) }
+                td { a href=(format!("/datasets/{}", m.dataset_id)) { (m.dataset_id) " v" (m.dataset_version) } }
+                td { (status_cell(&m.job_status)) }
+                td.num { (m.epochs_run.unwrap_or(0)) }
+                td { (time(&m.created_at)) }
+            } } }
+        } }
+    };
+    Ok(page(&s, "/models", "Models", body))
+}
+
+pub async fn model(s: Session, state: web::Data<AppState>, path: web::Path<i64>) -> PageResult {
+    let id = path.into_inner();
+    let m = state
+        .store
+        .get_model(id)
+        .await
+        .map_err(unexpected)?
+        .ok_or_else(|| not_found(format!("model {id} does not exist")))?;
+    let epochs = state.store.model_epochs(id).await.map_err(unexpected)?;
+    let pick = |k: &str| -> Vec<(f64, f64)> {
+        epochs.iter().filter_map(|(e, v)| Some((*e as f64, v.0.get(k)?.as_f64()?))).collect()
+    };
+    let (train, val, kl) = (pick("train_loss"), pick("val_loss"), pick("train_kl"));
+    let loss = plots::lines(
+        &[Series { name: "train", points: &train }, Series { name: "validation", points: &val }],
+        "epoch",
+        "loss (nats per row)",
+        "Loss per epoch",
+        false,
+    );
+    let kl_plot = plots::lines(
+        &[Series { name: "KL (train)", points: &kl }],
+        "epoch",
+        "KL (nats per row)",
+        "KL per epoch",
+        false,
+    );
+    let body = html! {
+        p { (status_cell(&m.job_status)) " · dataset " a href=(format!("/datasets/{}", m.dataset_id)) { (m.dataset_id) " v" (m.dataset_version) }
+            " · seed " (m.seed) " · " (m.code_version)
+            @if m.file_sha256.is_some() { " · " a href=(format!("/api/v1/models/{id}/file")) { "model file (API)" } } }
+        @if let Some(e) = &m.last_error { p.error { (e) } }
+        div.plots { (figure(loss, "Training and validation loss")) (figure(kl_plot, "KL divergence")) }
+        h2 { "Spec" }
+        pre { code { (serde_json::to_string_pretty(&m.spec.0).unwrap_or_default()) } }
+    };
+    Ok(page(&s, "/models", &format!("Model {id}: {}", m.name), body))
+}
+
+pub async fn detectors(s: Session, state: web::Data<AppState>) -> PageResult {
+    let rows = state.store.list_detectors(0, 500).await.map_err(unexpected)?;
+    let body = html! {
+        div.table-wrap { table {
+            thead { tr { th { "Detector" } th.num { "Dataset" } th.num { "Version" } th { "Created" } } }
+            tbody { @for d in &rows { tr {
+                td { a href=(format!("/detectors/{}", d.id)) { (d.name) } }
+                td.num { a href=(format!("/datasets/{}", d.dataset_id)) { (d.dataset_id) } }
+                td.num { (d.current_version.map(|v| v.to_string()).unwrap_or_else(|| "calibrating".into())) }
+                td { (time(&d.created_at)) }
+            } } }
+        } }
+    };
+    Ok(page(&s, "/detectors", "Detectors", body))
+}
+
+pub async fn detector(s: Session, state: web::Data<AppState>, path: web::Path<i64>) -> PageResult {
+    let id = path.into_inner();
+    let d = state
+        .store
+        .get_detector(id)
+        .await
+        .map_err(unexpected)?
+        .ok_or_else(|| not_found(format!("detector {id} does not exist")))?;
+    let Some(v) = state.store.get_detector_version(id, None).await.map_err(unexpected)? else {
+        let body =
+            html! { p { "Calibrating: the first version appears when its job succeeds. " a href="/jobs" { "Jobs" } } };
+        return Ok(page(&s, "/detectors", &d.name, body));
+    };
+    let recent = state
+        .store
+        .list_scores(id, &ScoreQuery { limit: TIMELINE_ROWS, ..Default::default() })
+        .await
+        .map_err(unexpected)?;
+    let anomalies = state
+        .store
+        .list_scores(id, &ScoreQuery { limit: 20, anomalies_only: true, ..Default::default() })
+        .await
+        .map_err(unexpected)?;
+    let drift = crate::api::current_drift(&state, &d, &v).await.map_err(unexpected)?;
+    let points: Vec<(f64, f64)> =
+        recent.iter().rev().map(|r| (r.scored_at.timestamp_millis() as f64 / 1e3, r.score)).collect();
+    let timeline = plots::timeline(&points, v.threshold, "anomaly score", "Scores over time");
+    let curves = &v.calibration.0["curves"];
+    let pts = |k: &str| -> Vec<(f64, f64)> {
+        curves[k]
+            .as_array()
+            .map(|a| a.iter().filter_map(|p| Some((p[0].as_f64()?, p[1].as_f64()?))).collect())
+            .unwrap_or_default()
+    };
+    let auroc = curves["auroc"].as_f64().map(|a| format!("AUROC {a:.3}"));
+    let ap = curves["average_precision"].as_f64().map(|a| format!("AP {a:.3}"));
+    let c = &v.calibration.0;
+    let body = html! {
+        p { "Version " (v.version) " · threshold " strong { (format!("{:.4}", v.threshold)) }
+            " (" (c["method"]["method"].as_str().unwrap_or("")) ") · false alarms on held-out normal rows "
+            (format!("{:.2} %", 100.0 * c["false_alarm_rate"].as_f64().unwrap_or(f64::NAN)))
+            @if let Some(r) = c["recall"].as_f64() { " · recall " (format!("{:.2} %", 100.0 * r)) } }
+        div.plots {
+            (figure(timeline, &format!("The newest {} scored rows and the threshold", recent.len())))
+            @if curves.is_object() {
+                (figure(plots::curve(&pts("roc"), "false-positive rate", "true-positive rate", "ROC", true, auroc.as_deref()), "ROC on held-out normal rows and labelled faults"))
+                (figure(plots::curve(&pts("pr"), "recall", "precision", "Precision-recall", false, ap.as_deref()), "Precision-recall"))
+            }
+        }
+        h2 { "Recent anomalies" }
+        @if anomalies.is_empty() { p.muted { "None." } } @else {
+            div.table-wrap { table {
+                thead { tr { th { "Part" } th.num { "Score" } th { "Top columns" } th { "Scored" } } }
+                tbody { @for r in &anomalies { tr {
+                    td { (r.part.clone().unwrap_or_default()) } td.num { (format!("{:.2}", r.score)) }
+                    td { (top_columns(&r.top.0)) } td { (time(&r.scored_at)) }
+                } } }
+            } }
+        }
+        h2 { "Drift of recent rows" }
+        @if let Some(cols) = drift["columns"].as_array().filter(|c| !c.is_empty()) {
+            p { "Score: PSI " (format!("{:.3}", drift["score"]["psi"].as_f64().unwrap_or(f64::NAN)))
+                ", KS " (format!("{:.3}", drift["score"]["ks"].as_f64().unwrap_or(f64::NAN))) " over " (drift["rows"]) " rows." }
+            table {
+                thead { tr { th { "Column" } th.num { "PSI" } th.num { "KS" } } }
+                tbody { @for c in cols { tr {
+                    td { (c["column"].as_str().unwrap_or("")) }
+                    td.num { (format!("{:.3}", c["psi"].as_f64().unwrap_or(f64::NAN))) }
+                    td.num { (format!("{:.3}", c["ks"].as_f64().unwrap_or(f64::NAN))) }
+                } } }
+            }
+        } @else { p.muted { (drift["note"].as_str().unwrap_or("No drift figures yet.")) } }
+    };
+    Ok(page(&s, "/detectors", &d.name, body))
+}

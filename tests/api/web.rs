@@ -1,0 +1,200 @@
+//! The dashboard over real HTTP: sign-in and its cookie, security headers, pages built from the
+//! store, CSRF-protected forms and what each role is offered. (Browser tests drive the same pages.)
+
+use crate::helpers::*;
+use crate::on_both_stores;
+use serde_json::{json, Value};
+
+/// A client that shows redirects instead of following them.
+fn browser() -> reqwest::Client {
+    reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap()
+}
+
+fn header(r: &reqwest::Response, name: &str) -> String {
+    r.headers().get(name).and_then(|v| v.to_str().ok()).unwrap_or("").to_string()
+}
+
+/// Signs in with `token`; returns the `Cookie` header value to send.
+async fn sign_in(app: &TestApp, token: &str) -> String {
+    let r = browser().post(app.url("/login")).form(&[("token", token), ("next", "/")]).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 303);
+    let set = header(&r, "set-cookie");
+    set.split(';').next().unwrap().to_string()
+}
+
+async fn get_page(app: &TestApp, cookie: &str, path: &str) -> (u16, String) {
+    let r = browser().get(app.url(path)).header("cookie", cookie).send().await.unwrap();
+    let status = r.status().as_u16();
+    (status, r.text().await.unwrap())
+}
+
+/// The CSRF token a page's forms carry.
+fn csrf_in(page: &str) -> String {
+    let at = page.find("name=\"csrf\" value=\"").expect("a form with a CSRF field") + 19;
+    page[at..at + 32].to_string()
+}
+
+/// Nothing on the page comes from another host (plots' SVG namespaces are names, not fetches).
+fn assert_self_contained(page: &str) {
+    for attr in ["src=\"http", "href=\"http", "src=\"//", "href=\"//", "@import", "<script"] {
+        assert!(!page.contains(attr), "the page holds {attr}");
+    }
+}
+
+async fn sign_in_sets_a_strict_http_only_cookie_and_pages_need_it(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let c = browser();
+    let r = c.get(app.url("/datasets?x=1")).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 303);
+    assert_eq!(header(&r, "location"), "/login?next=/datasets%3Fx%3D1");
+    let r = c.get(app.url("/login?next=/datasets")).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let csp = header(&r, "content-security-policy");
+    assert!(csp.contains("script-src 'none'") && csp.contains("frame-ancestors 'none'"), "{csp}");
+    assert_eq!(header(&r, "x-frame-options"), "DENY");
+    assert_eq!(header(&r, "referrer-policy"), "no-referrer");
+    let page = r.text().await.unwrap();
+    assert!(page.contains("<label for=\"token\"") && page.contains("value=\"/datasets\""), "{page}");
+    assert_self_contained(&page);
+    // a wrong token: the form again, no cookie
+    let r = c.post(app.url("/login")).form(&[("token", "not-a-token"), ("next", "/")]).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 401);
+    assert!(header(&r, "set-cookie").is_empty());
+    assert!(r.text().await.unwrap().contains("unknown or revoked"));
+    // the right one: a strict, HttpOnly cookie and only local redirects
+    let r = c
+        .post(app.url("/login"))
+        .form(&[("token", app.admin.as_str()), ("next", "//evil.example/")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!((r.status().as_u16(), header(&r, "location")), (303, "/".to_string()));
+    let set = header(&r, "set-cookie");
+    for flag in ["HttpOnly", "SameSite=Strict", "Path=/"] {
+        assert!(set.contains(flag), "{set}");
+    }
+    let cookie = set.split(';').next().unwrap().to_string();
+    let r =
+        c.post(app.url("/login")).form(&[("token", app.admin.as_str()), ("next", "/detectors")]).send().await.unwrap();
+    assert_eq!(header(&r, "location"), "/detectors");
+    let (status, page) = get_page(&app, &cookie, "/").await;
+    assert_eq!(status, 200);
+    for text in ["Overview", "Running jobs", "Recent anomalies", "Next scheduled runs", "href=\"/admin\""] {
+        assert!(page.contains(text), "overview lacks {text}");
+    }
+    assert_self_contained(&page);
+    let r = c.get(app.url("/static/genfab.css")).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert!(header(&r, "content-type").starts_with("text/css"));
+    // a forged cookie is no session
+    let (status, _) = get_page(&app, "genfab_session=forged", "/").await;
+    assert_eq!(status, 303);
+    app.stop().await;
+}
+
+async fn pages_show_datasets_models_detectors_and_jobs(backend: Backend) {
+    let app = spawn_worker_app(backend).await;
+    let cookie = sign_in(&app, &app.admin.clone()).await;
+    let ds = app.dataset("steel-plates", "steel-plates-faults/steel_plates_faults.csv").await;
+    let (status, page) = get_page(&app, &cookie, "/datasets").await;
+    assert_eq!(status, 200);
+    assert!(page.contains(&format!("href=\"/datasets/{ds}\"")) && page.contains("steel-plates"));
+    let (status, page) = get_page(&app, &cookie, &format!("/datasets/{ds}")).await;
+    assert_eq!(status, 200);
+    for text in ["Schema", "Versions", "<svg", "Pixels_Areas", "(histogram)", "(counts)"] {
+        assert!(page.contains(text), "the dataset page lacks {text}");
+    }
+    assert!(page.matches("<svg").count() >= 20, "one plot per column");
+    assert_self_contained(&page);
+    let r = browser().get(app.url(&format!("/datasets/{ds}/download"))).header("cookie", &cookie).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert!(header(&r, "content-type").starts_with("text/csv"));
+    assert!(r.text().await.unwrap().starts_with("X_Minimum,"));
+    let (status, _) = get_page(&app, &cookie, "/datasets/9999").await;
+    assert_eq!(status, 404);
+    // a model's loss curves
+    let r = app
+        .post_json(
+            "/api/v1/models",
+            &json!({"dataset_id": ds, "name": "<b>bold</b> & co", "spec": {"hidden": [16], "latent": 2, "epochs": 5}}),
+        )
+        .await;
+    assert_eq!(r.status().as_u16(), 202);
+    let m: Value = r.json().await.unwrap();
+    let model = m["id"].as_i64().unwrap();
+    app.wait_job(m["job"]["id"].as_i64().or(m["job_id"].as_i64()).unwrap(), 120).await;
+    let (status, page) = get_page(&app, &cookie, &format!("/models/{model}")).await;
+    assert_eq!(status, 200);
+    for text in ["Loss per epoch", "validation", "KL per epoch", "epoch"] {
+        assert!(page.contains(text), "the model page lacks {text}");
+    }
+    let (_, page) = get_page(&app, &cookie, "/models").await;
+    assert!(page.contains(&format!("href=\"/models/{model}\"")));
+    assert!(page.contains("&lt;b&gt;bold&lt;/b&gt; &amp; co") && !page.contains("<b>bold"), "names are escaped");
+    let (_, page) = get_page(&app, &cookie, "/jobs").await;
+    assert!(page.contains("train") && page.contains("succeeded"));
+    for path in ["/studies", "/detectors", "/admin"] {
+        let (status, page) = get_page(&app, &cookie, path).await;
+        assert_eq!(status, 200, "{path}");
+        assert_self_contained(&page);
+    }
+    app.stop().await;
+}
+
+async fn forms_need_the_session_csrf_token_and_roles_limit_what_is_offered(backend: Backend) {
+    let app = spawn_app(backend).await; // no worker: jobs stay queued
+    let ds = app.dataset("concrete", "concrete/Concrete_Data.csv").await;
+    let r = app.post_json("/api/v1/models", &json!({"dataset_id": ds})).await;
+    assert_eq!(r.status().as_u16(), 202);
+    let m: Value = r.json().await.unwrap();
+    let job = m["job"]["id"].as_i64().or(m["job_id"].as_i64()).unwrap();
+    let admin = sign_in(&app, &app.admin.clone()).await;
+    let (_, page) = get_page(&app, &admin, "/jobs").await;
+    assert!(page.contains(&format!("action=\"/jobs/{job}/cancel\"")), "a queued job can be cancelled");
+    let csrf = csrf_in(&page);
+    let cancel = |cookie: String, token: String| {
+        let url = app.url(&format!("/jobs/{job}/cancel"));
+        async move { browser().post(url).header("cookie", cookie).form(&[("csrf", token)]).send().await.unwrap() }
+    };
+    // a forged form (another site cannot know the token) changes nothing
+    let r = cancel(admin.clone(), "0".repeat(32)).await;
+    assert_eq!(r.status().as_u16(), 403);
+    let r = browser().post(app.url(&format!("/jobs/{job}/cancel"))).header("cookie", &admin).send().await.unwrap();
+    assert!(r.status().is_client_error(), "no token at all: {}", r.status());
+    let (_, j) = app.get_json(&format!("/api/v1/jobs/{job}")).await;
+    assert_eq!(j["status"], "queued");
+    // a viewer is offered no cancel and no admin page, and may not cancel with a valid form
+    let viewer_token = app.token("viewer").await;
+    let viewer = sign_in(&app, &viewer_token).await;
+    let (_, page) = get_page(&app, &viewer, "/jobs").await;
+    assert!(!page.contains("/cancel\""), "no cancel button for a viewer");
+    assert!(!page.contains("href=\"/admin\""));
+    let (status, _) = get_page(&app, &viewer, "/admin").await;
+    assert_eq!(status, 403);
+    let r = cancel(viewer.clone(), csrf_in(&page)).await;
+    assert_eq!(r.status().as_u16(), 403);
+    assert_ne!(csrf_in(&page), csrf, "each session has its own token");
+    // the admin's own form cancels
+    let r = cancel(admin.clone(), csrf).await;
+    assert_eq!((r.status().as_u16(), header(&r, "location")), (303, "/jobs".to_string()));
+    let (_, j) = app.get_json(&format!("/api/v1/jobs/{job}")).await;
+    assert_eq!(j["status"], "cancelled");
+    // signing out clears the cookie
+    let r = browser()
+        .post(app.url("/logout"))
+        .header("cookie", &viewer)
+        .form(&[("csrf", csrf_in(&page))])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!((r.status().as_u16(), header(&r, "location")), (303, "/login".to_string()));
+    let set = header(&r, "set-cookie");
+    assert!(set.starts_with("genfab_session=;") && set.contains("Max-Age=0"), "{set}");
+    app.stop().await;
+}
+
+on_both_stores!(
+    sign_in_sets_a_strict_http_only_cookie_and_pages_need_it,
+    pages_show_datasets_models_detectors_and_jobs,
+    forms_need_the_session_csrf_token_and_roles_limit_what_is_offered
+);
