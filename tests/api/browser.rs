@@ -93,6 +93,18 @@ impl Driver {
         self.call(reqwest::Method::GET, "/source", None).await.as_str().unwrap().to_string()
     }
 
+    /// Waits (up to 10 s) until the page's source holds `needle`: a click that submits a form
+    /// returns before the next page has loaded.
+    async fn wait_for(&self, needle: &str) {
+        for _ in 0..100 {
+            if self.source().await.contains(needle) {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        panic!("the page never showed {needle:?}: {}", self.source().await);
+    }
+
     async fn title(&self) -> String {
         self.call(reqwest::Method::GET, "/title", None).await.as_str().unwrap().to_string()
     }
@@ -116,6 +128,47 @@ impl Driver {
     }
 }
 
+/// A calibrated detector on AI4I 2020 with 200 scored rows; returns its id.
+async fn detector(app: &TestApp) -> i64 {
+    let ds = app.dataset("ai4i2020", "ai4i2020/ai4i2020.csv").await;
+    let cols = [
+        "Type",
+        "Air temperature [K]",
+        "Process temperature [K]",
+        "Rotational speed [rpm]",
+        "Torque [Nm]",
+        "Tool wear [min]",
+    ];
+    let body = json!({"name": "press 3", "dataset_id": ds, "normal": {"label": "Machine failure", "value": 0},
+                      "columns": cols, "spec": {"hidden": [16], "latent": 2, "epochs": 20},
+                      "calibration": {"method": "max_f1"}});
+    let r: Value = app.post_json("/api/v1/detectors", &body).await.json().await.unwrap();
+    let id = r["id"].as_i64().unwrap();
+    let job = app.wait_job(r["job"]["id"].as_i64().unwrap(), 120).await;
+    assert_eq!(job["status"], "succeeded", "{job}");
+    let text = String::from_utf8(crate::helpers::data_file("ai4i2020/ai4i2020.csv")).unwrap();
+    let mut lines = text.lines();
+    let header: Vec<String> =
+        lines.next().unwrap().trim_start_matches('\u{feff}').split(',').map(String::from).collect();
+    let rows: Vec<Value> = lines
+        .step_by(50)
+        .take(200)
+        .map(|l| {
+            let cells: Vec<&str> = l.split(',').collect();
+            let mut row = serde_json::Map::new();
+            for c in cols {
+                let v = cells[header.iter().position(|h| h == c).unwrap()];
+                row.insert(c.into(), if c == "Type" { json!(v) } else { json!(v.parse::<f64>().unwrap()) });
+            }
+            row.insert("_id".into(), json!(cells[0]));
+            Value::Object(row)
+        })
+        .collect();
+    let r = app.post_json(&format!("/api/v1/detectors/{id}/score"), &json!({ "rows": rows })).await;
+    assert_eq!(r.status().as_u16(), 200);
+    id
+}
+
 async fn prepare(app: &TestApp) -> (i64, i64) {
     let ds = app.dataset("steel-plates-faults", "steel-plates-faults/steel_plates_faults.csv").await;
     let r = app
@@ -131,6 +184,7 @@ async fn prepare(app: &TestApp) -> (i64, i64) {
 async fn an_engineer_signs_in_and_walks_the_dashboard_in_chromium() {
     let app = spawn_worker_app(Backend::Sqlite).await;
     let (ds, model) = prepare(&app).await;
+    let det = detector(&app).await;
     let browser = Driver::start().await;
     // any page sends an unknown visitor to sign in, and back after
     browser.go(&app.url(&format!("/datasets/{ds}"))).await;
@@ -138,7 +192,7 @@ async fn an_engineer_signs_in_and_walks_the_dashboard_in_chromium() {
     browser.check_page("sign-in").await;
     browser.type_into("#token", "wrong-token").await;
     browser.click("button[type=submit]").await;
-    assert!(browser.source().await.contains("unknown or revoked"));
+    browser.wait_for("unknown or revoked").await;
     // the refused sign-in is a 401, the only thing the browser may log
     let logs = browser.call(reqwest::Method::POST, "/se/log", Some(json!({"type": "browser"}))).await;
     let logs: Vec<&Value> =
@@ -152,7 +206,7 @@ async fn an_engineer_signs_in_and_walks_the_dashboard_in_chromium() {
     );
     browser.type_into("#token", &app.admin).await;
     browser.click("button[type=submit]").await;
-    assert!(browser.title().await.starts_with("steel-plates-faults"), "{}", browser.title().await);
+    browser.wait_for("<title>steel-plates-faults").await;
     assert!(browser.source().await.contains("Pixels_Areas (histogram)"));
     browser.check_page("dataset").await;
     for (path, name, needle) in [
@@ -161,7 +215,8 @@ async fn an_engineer_signs_in_and_walks_the_dashboard_in_chromium() {
         ("/models".to_string(), "models", "succeeded"),
         (format!("/models/{model}"), "model", "Loss per epoch"),
         ("/jobs".to_string(), "jobs", "train"),
-        ("/detectors".to_string(), "detectors", "Detector"),
+        ("/detectors".to_string(), "detectors", "press 3"),
+        (format!("/detectors/{det}"), "detector", "Scores over time"),
         ("/studies".to_string(), "studies", "Study"),
         ("/admin".to_string(), "admin", "Tokens"),
     ] {
@@ -176,11 +231,11 @@ async fn an_engineer_signs_in_and_walks_the_dashboard_in_chromium() {
     browser.go(&app.url("/jobs")).await;
     browser.click(&format!("form[action='/jobs/{job}/cancel'] button")).await;
     app.wait_until(&format!("/api/v1/jobs/{job}"), 60, |j| j["status"] == "cancelled").await;
-    assert!(browser.title().await.starts_with("Jobs"));
+    browser.wait_for("<title>Jobs").await;
     browser.check_page("jobs-after-cancel").await;
     // signing out ends the session
     browser.click("header form[action='/logout'] button").await;
-    assert_eq!(browser.title().await, "Sign in to genfab · genfab");
+    browser.wait_for("<title>Sign in to genfab").await;
     browser.go(&app.url("/jobs")).await;
     assert_eq!(browser.title().await, "Sign in to genfab · genfab");
     drop(browser);
