@@ -335,6 +335,7 @@ async fn candidates(
         order: parse_order(q.sort.as_deref(), &row)?,
         offset: parse_offset(&q.cursor)?,
         limit: limit + 1,
+        stride: 0,
     };
     let mut items = state.store.list_candidates(&query).await?;
     let more = items.len() as i64 > limit;

@@ -107,6 +107,8 @@ pub struct CandidateQuery {
     pub order: CandidateOrder,
     pub offset: i64,
     pub limit: i64,
+    /// Only every `stride`-th iteration (an even sample of a large run for plots); 0 or 1: all.
+    pub stride: i64,
 }
 
 /// Sort orders; `Objective` sorts by a named objective (ascending when minimised).
@@ -315,6 +317,9 @@ impl Store {
             }
             if let Some(s) = &q.status {
                 qb.push(" AND status = ").push_bind(s.clone());
+            }
+            if q.stride > 1 {
+                qb.push(" AND iteration % ").push_bind(q.stride).push(" = 0");
             }
             qb.push(" ORDER BY ");
             match &q.order {

@@ -30,6 +30,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/models", web::get().to(pages::models))
         .route("/models/{id}", web::get().to(pages::model))
         .route("/studies", web::get().to(studies))
+        .route("/studies/{id}", web::get().to(pages::study))
+        .route("/runs/{id}", web::get().to(pages::run))
         .route("/detectors", web::get().to(pages::detectors))
         .route("/detectors/{id}", web::get().to(pages::detector))
         .route("/jobs", web::get().to(pages::jobs))
@@ -117,7 +119,7 @@ async fn studies(s: Session, state: web::Data<AppState>) -> Result<HttpResponse,
         table {
             thead { tr { th.num { "Study" } th { "Name" } th { "Dataset" } th { "Created" } } }
             tbody { @for r in &rows { tr {
-                td.num { (r.id) } td { (r.name) }
+                td.num { (r.id) } td { a href=(format!("/studies/{}", r.id)) { (r.name) } }
                 td { @if let Some(d) = r.dataset_id { a href=(format!("/datasets/{d}")) { (d) } } }
                 td { (r.created_at.format("%Y-%m-%d %H:%M UTC").to_string()) }
             } } }

@@ -453,3 +453,193 @@ pub async fn detector(s: Session, state: web::Data<AppState>, path: web::Path<i6
     };
     Ok(page(&s, "/detectors", &d.name, body))
 }
+
+/// Candidates drawn in a run's plots: an even sample of this many, plus the whole Pareto set.
+const PLOT_CANDIDATES: i64 = 2_000;
+/// Candidate table rows per page.
+const TABLE_ROWS: i64 = 50;
+
+pub async fn study(s: Session, state: web::Data<AppState>, path: web::Path<i64>) -> PageResult {
+    let id = path.into_inner();
+    let st = state
+        .store
+        .get_study(id)
+        .await
+        .map_err(unexpected)?
+        .ok_or_else(|| not_found(format!("study {id} does not exist")))?;
+    let runs = state.store.list_runs(id).await.map_err(unexpected)?;
+    let curves: Vec<(String, Vec<(f64, f64)>)> = runs
+        .iter()
+        .filter_map(|r| {
+            let c = r.summary.as_ref()?.0["convergence"].as_array()?.clone();
+            let pts = c.iter().filter_map(|p| Some((p[0].as_f64()?, p[1].as_f64()?))).collect();
+            Some((format!("run {} ({})", r.id, r.solver), pts))
+        })
+        .collect();
+    let series: Vec<Series> = curves.iter().map(|(n, p)| Series { name: n, points: p }).collect();
+    let objectives = st.spec.0["objectives"].as_array().cloned().unwrap_or_default();
+    let body = html! {
+        p { "Objectives: "
+            @for (i, o) in objectives.iter().enumerate() {
+                @if i > 0 { ", " }
+                (o["goal"].as_str().unwrap_or("minimize")) " " strong { (o["name"].as_str().unwrap_or("")) }
+            }
+            @if let Some(d) = st.dataset_id { " · dataset " a href=(format!("/datasets/{d}")) { (d) } } }
+        @if !series.is_empty() {
+            div.plots { (figure(plots::lines(&series, "evaluation", "best feasible first objective", "Convergence per run", false), "Best feasible value so far, per run and solver")) }
+        }
+        h2 { "Runs" }
+        div.table-wrap { table {
+            thead { tr { th.num { "Run" } th { "Solver" } th.num { "Budget" } th.num { "Evaluations" } th { "Status" } th { "Best" } } }
+            tbody { @for r in &runs { tr {
+                td.num { a href=(format!("/runs/{}", r.id)) { (r.id) } }
+                td { (r.solver) } td.num { (r.budget) } td.num { (r.evaluations) }
+                td { (status_cell(r.job_status.as_deref().unwrap_or("open"))) }
+                td { code { (r.summary.as_ref().map(|s| s.0["best"]["objectives"].to_string()).unwrap_or_default()) } }
+            } } }
+        } }
+    };
+    Ok(page(&s, "/studies", &format!("Study {id}: {}", st.name), body))
+}
+
+#[derive(Deserialize)]
+pub struct RunQuery {
+    page: Option<i64>,
+    feasible: Option<bool>,
+    pareto: Option<bool>,
+}
+
+pub async fn run(s: Session, state: web::Data<AppState>, path: web::Path<i64>, q: web::Query<RunQuery>) -> PageResult {
+    let id = path.into_inner();
+    let r = state
+        .store
+        .get_run(id)
+        .await
+        .map_err(unexpected)?
+        .ok_or_else(|| not_found(format!("run {id} does not exist")))?;
+    let st =
+        state.store.get_study(r.study_id).await.map_err(unexpected)?.ok_or_else(|| not_found("no study".into()))?;
+    let names: Vec<String> = st.spec.0["objectives"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|o| o["name"].as_str().map(String::from)).collect())
+        .unwrap_or_default();
+    let base = crate::store::CandidateQuery { study_id: r.study_id, run_id: Some(id), ..Default::default() };
+    // plots: an even sample of the run and its whole Pareto set, never all of a large run
+    let stride = (r.evaluations as i64 / PLOT_CANDIDATES).max(1);
+    let sample = state
+        .store
+        .list_candidates(&crate::store::CandidateQuery { limit: PLOT_CANDIDATES + 1, stride, ..base.clone() })
+        .await
+        .map_err(unexpected)?;
+    let front = state
+        .store
+        .list_candidates(&crate::store::CandidateQuery { limit: 10_000, pareto: Some(true), ..base.clone() })
+        .await
+        .map_err(unexpected)?;
+    let objective = |c: &crate::store::CandidateRow, k: &str| c.objectives.as_ref().and_then(|o| o.0[k].as_f64());
+    let mut plots_html = vec![];
+    if let Some(c) = r.summary.as_ref().and_then(|s| s.0["convergence"].as_array().cloned()) {
+        let pts: Vec<(f64, f64)> = c.iter().filter_map(|p| Some((p[0].as_f64()?, p[1].as_f64()?))).collect();
+        let svg = plots::lines(
+            &[Series { name: &r.solver, points: &pts }],
+            "evaluation",
+            "best feasible first objective",
+            "Convergence",
+            false,
+        );
+        plots_html.push(figure(svg, "Best feasible value so far"));
+    }
+    if names.len() == 2 {
+        let xy = |rows: &[crate::store::CandidateRow], want: Option<bool>| -> Vec<(f64, f64)> {
+            rows.iter()
+                .filter(|c| want.is_none_or(|w| c.feasible == Some(w)))
+                .filter_map(|c| Some((objective(c, &names[0])?, objective(c, &names[1])?)))
+                .collect()
+        };
+        let (infeasible, feasible, pareto) = (xy(&sample, Some(false)), xy(&sample, Some(true)), xy(&front, None));
+        let groups = [
+            Series { name: "infeasible", points: &infeasible },
+            Series { name: "feasible", points: &feasible },
+            Series { name: "Pareto front", points: &pareto },
+        ];
+        let svg = plots::scatter(&groups, &names[0], &names[1], "Objectives and the Pareto front");
+        plots_html.push(figure(
+            svg,
+            &format!("{} sampled candidates and the {} on the Pareto front", sample.len(), front.len()),
+        ));
+    } else if names.len() > 2 {
+        let rows: Vec<(Vec<f64>, bool)> = sample
+            .iter()
+            .chain(&front)
+            .filter_map(|c| Some((names.iter().map(|n| objective(c, n)).collect::<Option<Vec<f64>>>()?, c.pareto)))
+            .collect();
+        let (values, highlight): (Vec<Vec<f64>>, Vec<bool>) = rows.into_iter().unzip();
+        plots_html.push(figure(
+            plots::parallel(&names, &values, &highlight, "Objectives (Pareto front dark)"),
+            "Parallel coordinates",
+        ));
+    }
+    let page_no = q.page.unwrap_or(0).max(0);
+    let table = state
+        .store
+        .list_candidates(&crate::store::CandidateQuery {
+            feasible: q.feasible,
+            pareto: q.pareto,
+            order: crate::store::CandidateOrder::Score,
+            offset: page_no * TABLE_ROWS,
+            limit: TABLE_ROWS + 1,
+            ..base
+        })
+        .await
+        .map_err(unexpected)?;
+    let more = table.len() as i64 > TABLE_ROWS;
+    let filters = |page: i64| {
+        let mut p = format!("/runs/{id}?page={page}");
+        if let Some(f) = q.feasible {
+            p.push_str(&format!("&feasible={f}"));
+        }
+        if let Some(f) = q.pareto {
+            p.push_str(&format!("&pareto={f}"));
+        }
+        p
+    };
+    let body = html! {
+        p { "Study " a href=(format!("/studies/{}", r.study_id)) { (st.name) } " · " (r.solver) " · "
+            (r.evaluations) " of " (r.budget) " evaluations · " (status_cell(r.job_status.as_deref().unwrap_or("open")))
+            @if let Some(hv) = r.summary.as_ref().and_then(|s| s.0["hypervolume"]["value"].as_f64()) { " · hypervolume " (format!("{hv:.4}")) } }
+        div.plots { @for p in &plots_html { (p) } }
+        h2 { "Candidates, best first" }
+        form method="get" action=(format!("/runs/{id}")) {
+            label for="feasible" { "Feasible" }
+            select #feasible name="feasible" {
+                option value="" selected[q.feasible.is_none()] { "all" }
+                option value="true" selected[q.feasible == Some(true)] { "feasible only" }
+                option value="false" selected[q.feasible == Some(false)] { "infeasible only" }
+            }
+            label for="pareto" { "Pareto" }
+            select #pareto name="pareto" {
+                option value="" selected[q.pareto.is_none()] { "all" }
+                option value="true" selected[q.pareto == Some(true)] { "Pareto front only" }
+            }
+            p { button type="submit" { "Filter" } " "
+                a href=(format!("/api/v1/runs/{id}/candidates?format=csv&limit=1000")) { "Export CSV (API)" } }
+        }
+        div.table-wrap { table {
+            thead { tr { th.num { "Iteration" } @for n in &names { th.num { (n) } } th { "Feasible" } th { "Pareto" } th.num { "Novelty" } th { "Design" } } }
+            tbody { @for c in table.iter().take(TABLE_ROWS as usize) { tr {
+                td.num { (c.iteration) }
+                @for n in &names { td.num { (objective(c, n).map(number).unwrap_or_default()) } }
+                td { (c.feasible.map(|f| if f { "yes" } else { "no" }).unwrap_or("")) }
+                td { (if c.pareto { "yes" } else { "" }) }
+                td.num { (c.novelty.map(|v| format!("{v:.2}")).unwrap_or_default()) }
+                td { code { (c.design.0.to_string()) } }
+            } } }
+        } }
+        nav aria-label="Candidate pages" { p {
+            @if page_no > 0 { a href=(filters(page_no - 1)) { "← previous" } " " }
+            "page " (page_no + 1)
+            @if more { " " a href=(filters(page_no + 1)) { "next →" } }
+        } }
+    };
+    Ok(page(&s, "/studies", &format!("Run {id}"), body))
+}

@@ -193,8 +193,58 @@ async fn forms_need_the_session_csrf_token_and_roles_limit_what_is_offered(backe
     app.stop().await;
 }
 
+async fn study_and_run_pages_plot_convergence_and_the_pareto_front(backend: Backend) {
+    let app = spawn_worker_app(backend).await;
+    let cookie = sign_in(&app, &app.admin.clone()).await;
+    let ds = app.dataset("concrete", "concrete/Concrete_Data.csv").await;
+    let vars: Vec<Value> =
+        ["cement", "blast_furnace_slag", "fly_ash", "water", "superplasticizer", "coarse_aggregate", "fine_aggregate"]
+            .iter()
+            .map(|n| json!({"name": n, "kind": "continuous"}))
+            .chain([json!({"name": "age_days", "kind": "integer", "lo": 28, "hi": 28})])
+            .collect();
+    let spec = json!({"variables": vars,
+        "surrogates": [{"name": "strength", "target": "compressive_strength_mpa", "model": {"kind": "linear", "degree": 2}}],
+        "objectives": [{"name": "cement_kg", "expr": "cement"}, {"name": "strength_mpa", "expr": "strength", "goal": "maximize"}],
+        "constraints": [{"expr": "strength >= 20"}]});
+    let r = app.post_json("/api/v1/studies", &json!({"name": "mix <trade-off>", "dataset_id": ds, "spec": spec})).await;
+    assert_eq!(r.status().as_u16(), 201);
+    let sid = r.json::<Value>().await.unwrap()["id"].as_i64().unwrap();
+    let r = app
+        .post_json(&format!("/api/v1/studies/{sid}/runs"), &json!({"solver": "nsga2", "budget": 300, "seed": 2}))
+        .await;
+    let rid = r.json::<Value>().await.unwrap()["id"].as_i64().unwrap();
+    app.wait_until(&format!("/api/v1/runs/{rid}"), 120, |r| r["status"] == "succeeded").await;
+    let (status, page) = get_page(&app, &cookie, "/studies").await;
+    assert_eq!(status, 200);
+    assert!(page.contains(&format!("href=\"/studies/{sid}\"")) && page.contains("mix &lt;trade-off&gt;"));
+    let (status, page) = get_page(&app, &cookie, &format!("/studies/{sid}")).await;
+    assert_eq!(status, 200);
+    for text in ["Convergence per run", &format!("href=\"/runs/{rid}\""), "nsga2", "strength_mpa"] {
+        assert!(page.contains(text), "the study page lacks {text}");
+    }
+    let (status, page) = get_page(&app, &cookie, &format!("/runs/{rid}")).await;
+    assert_eq!(status, 200);
+    for text in ["Objectives and the Pareto front", "Pareto front", "cement_kg", "hypervolume", "page 1", "next →"] {
+        assert!(page.contains(text), "the run page lacks {text}");
+    }
+    assert_self_contained(&page);
+    assert_eq!(page.matches("<tr>").count(), 51, "a header and 50 candidates per page");
+    // filters and pages
+    let (_, front) = get_page(&app, &cookie, &format!("/runs/{rid}?pareto=true")).await;
+    let (_, all) = app.get_json(&format!("/api/v1/runs/{rid}/candidates?pareto=true&limit=1000")).await;
+    let n_front = all["items"].as_array().unwrap().len();
+    assert_eq!(front.matches("<tr>").count(), 1 + n_front.min(50), "Pareto filter");
+    let (_, second) = get_page(&app, &cookie, &format!("/runs/{rid}?page=1")).await;
+    assert!(second.contains("← previous") && second.contains("page 2"));
+    let (status, _) = get_page(&app, &cookie, "/runs/99999").await;
+    assert_eq!(status, 404);
+    app.stop().await;
+}
+
 on_both_stores!(
     sign_in_sets_a_strict_http_only_cookie_and_pages_need_it,
     pages_show_datasets_models_detectors_and_jobs,
-    forms_need_the_session_csrf_token_and_roles_limit_what_is_offered
+    forms_need_the_session_csrf_token_and_roles_limit_what_is_offered,
+    study_and_run_pages_plot_convergence_and_the_pareto_front
 );
