@@ -324,6 +324,9 @@ impl Store {
             qb.push(" ORDER BY ");
             match &q.order {
                 CandidateOrder::Iteration => { qb.push("run_id, iteration"); }
+                // Postgres walks the (run_id, score, id) index for NULLS LAST; SQLite has no such
+                // ordering for an index, so it sorts
+                CandidateOrder::Score if self.backend() == "postgres" => { qb.push("score ASC NULLS LAST, id"); }
                 CandidateOrder::Score => { qb.push("CASE WHEN score IS NULL THEN 1 ELSE 0 END, score, id"); }
                 CandidateOrder::Violation => { qb.push("CASE WHEN violation IS NULL THEN 1 ELSE 0 END, violation, id"); }
                 CandidateOrder::Novelty => { qb.push("CASE WHEN novelty IS NULL THEN 1 ELSE 0 END, novelty DESC, id"); }
