@@ -25,6 +25,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/logout", web::post().to(logout))
         .route("/static/genfab.css", web::get().to(css))
         .route("/datasets", web::get().to(pages::datasets))
+        .route("/datasets", web::post().to(pages::upload))
         .route("/datasets/{id}", web::get().to(pages::dataset))
         .route("/datasets/{id}/download", web::get().to(pages::download))
         .route("/models", web::get().to(pages::models))

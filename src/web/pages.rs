@@ -7,8 +7,9 @@ use super::session::Session;
 use crate::api::AppState;
 use crate::domain::{ColumnKind, Permission};
 use crate::store::ScoreQuery;
-use actix_web::http::header;
-use actix_web::{web, HttpResponse};
+use actix_web::http::{header, StatusCode};
+use actix_web::{web, HttpRequest, HttpResponse};
+use futures_util::StreamExt;
 use maud::{html, Markup};
 use serde::Deserialize;
 
@@ -151,9 +152,30 @@ fn top_columns(top: &serde_json::Value) -> String {
 }
 
 pub async fn datasets(s: Session, state: web::Data<AppState>) -> PageResult {
+    datasets_page(&s, &state, None).await
+}
+
+/// The datasets page, with an upload's error (and where it is) shown above the form.
+async fn datasets_page(s: &Session, state: &AppState, error: Option<(String, String)>) -> PageResult {
     let rows = state.store.list_datasets(0, 500).await.map_err(unexpected)?;
+    let status = if error.is_some() { StatusCode::BAD_REQUEST } else { StatusCode::OK };
     let body = html! {
-        p.muted { "Upload through the API (" code { "POST /api/v1/datasets?name=NAME" } ") or the CLI." }
+        @if s.may(Permission::CreateResources) {
+            h2 { "Upload" }
+            @if let Some((message, name)) = &error {
+                p.error role="alert" { "Upload of '" (name) "' refused: " (message) }
+            }
+            form method="post" action="/datasets" enctype="multipart/form-data" {
+                (csrf_field(s))
+                label for="name" { "Name" }
+                input #name type="text" name="name" required maxlength="128"
+                    value=(error.as_ref().map(|e| e.1.clone()).unwrap_or_default());
+                label for="file" { "File (CSV, Parquet or JSON rows)" }
+                input #file type="file" name="file" accept=".csv,.txt,.parquet,.json" required;
+                p { button type="submit" { "Upload" } }
+            }
+        }
+        h2 { "All datasets" }
         div.table-wrap { table {
             thead { tr { th { "Dataset" } th.num { "Latest version" } th.num { "Rows" } th { "Updated" } th { "Download" } } }
             tbody { @for d in &rows { tr {
@@ -165,7 +187,75 @@ pub async fn datasets(s: Session, state: web::Data<AppState>) -> PageResult {
             } } }
         } }
     };
-    Ok(page(&s, "/datasets", "Datasets", body))
+    Ok(with_status(page(s, "/datasets", "Datasets", body), status))
+}
+
+fn with_status(mut r: HttpResponse, status: StatusCode) -> HttpResponse {
+    *r.status_mut() = status;
+    r
+}
+
+/// The upload form: a new dataset, or the form again with the error inline (row and column named).
+pub async fn upload(s: Session, state: web::Data<AppState>, req: HttpRequest, payload: web::Payload) -> PageResult {
+    let mut mp = actix_multipart::Multipart::new(req.headers(), payload);
+    let (mut csrf, mut name, mut file) = (String::new(), String::new(), None);
+    while let Some(field) = mp.next().await {
+        let mut field = field.map_err(|e| actix_web::error::ErrorBadRequest(format!("the form is malformed: {e}")))?;
+        let part = field.name().unwrap_or("").to_string();
+        let filename = field.content_disposition().and_then(|d| d.get_filename()).map(str::to_string);
+        let mut bytes = web::BytesMut::new();
+        while let Some(chunk) = field.next().await {
+            let chunk = chunk.map_err(|e| actix_web::error::ErrorBadRequest(format!("the form is malformed: {e}")))?;
+            if bytes.len() + chunk.len() > state.limits.max_body_bytes {
+                return datasets_page(&s, &state, Some(("the file is larger than the upload limit".into(), name)))
+                    .await;
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        match part.as_str() {
+            "csrf" => csrf = String::from_utf8_lossy(&bytes).into_owned(),
+            "name" => name = String::from_utf8_lossy(&bytes).trim().to_string(),
+            "file" => file = Some((filename.unwrap_or_default(), bytes.freeze())),
+            _ => {}
+        }
+    }
+    if !s.csrf_ok(&csrf) {
+        return Err(actix_web::error::ErrorForbidden(
+            "the form is stale or was not sent from this dashboard; reload the page",
+        ));
+    }
+    if !s.may(Permission::CreateResources) {
+        return Err(actix_web::error::ErrorForbidden(format!("the role '{}' may not upload", s.role.as_str())));
+    }
+    let refuse = |m: String, name: &str| Some((m, name.to_string()));
+    let dataset_name = match crate::domain::DatasetName::parse(&name) {
+        Ok(n) => n,
+        Err(e) => return datasets_page(&s, &state, refuse(format!("name: {e}"), &name)).await,
+    };
+    let Some((filename, bytes)) = file.filter(|(_, b)| !b.is_empty()) else {
+        return datasets_page(&s, &state, refuse("choose a file to upload".into(), &name)).await;
+    };
+    let Some(format) = crate::ingest::Format::from_file_name(&filename) else {
+        let m = format!("'{filename}' is not a table file; name it .csv, .parquet or .json");
+        return datasets_page(&s, &state, refuse(m, &name)).await;
+    };
+    match crate::catalog::upload(&state.store, dataset_name.as_str(), bytes, format, None, state.limits.clone()).await {
+        Ok((d, v)) => {
+            tracing::info!(dataset = d.id, rows = v.row_count, by = s.token_id, "dataset uploaded from the dashboard");
+            Ok(HttpResponse::SeeOther().insert_header((header::LOCATION, format!("/datasets/{}", d.id))).finish())
+        }
+        Err(crate::catalog::CatalogError::Unexpected(e)) => Err(unexpected(format!("{e:#}"))),
+        Err(crate::catalog::CatalogError::Invalid(e)) => {
+            let place = match (e.row, &e.column) {
+                (Some(r), Some(c)) => format!(" (row {r}, column '{c}')"),
+                (Some(r), None) => format!(" (row {r})"),
+                (None, Some(c)) => format!(" (column '{c}')"),
+                (None, None) => String::new(),
+            };
+            datasets_page(&s, &state, refuse(format!("{}{place}", e.message), &name)).await
+        }
+        Err(e) => datasets_page(&s, &state, refuse(e.to_string(), &name)).await,
+    }
 }
 
 #[derive(Deserialize)]

@@ -209,6 +209,15 @@ async fn an_engineer_signs_in_and_walks_the_dashboard_in_chromium() {
     browser.wait_for("<title>steel-plates-faults").await;
     assert!(browser.source().await.contains("Pixels_Areas (histogram)"));
     browser.check_page("dataset").await;
+    // upload a dataset with the form
+    browser.go(&app.url("/datasets")).await;
+    browser.type_into("#name", "steel-upload").await;
+    let file = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("data/steel-plates-faults/steel_plates_faults.csv");
+    browser.type_into("#file", file.to_str().unwrap()).await;
+    browser.click("form[action='/datasets'] button[type=submit]").await;
+    browser.wait_for("<title>steel-upload").await;
+    assert!(browser.source().await.contains("1941 rows"));
+    browser.check_page("uploaded").await;
     for (path, name, needle) in [
         ("/".to_string(), "overview", "Recent jobs"),
         ("/datasets".to_string(), "datasets", "steel-plates-faults"),

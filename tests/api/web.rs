@@ -242,9 +242,57 @@ async fn study_and_run_pages_plot_convergence_and_the_pareto_front(backend: Back
     app.stop().await;
 }
 
+async fn the_upload_form_makes_a_dataset_or_names_the_row_and_column_at_fault(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let cookie = sign_in(&app, &app.admin.clone()).await;
+    let (_, page) = get_page(&app, &cookie, "/datasets").await;
+    assert!(page.contains("enctype=\"multipart/form-data\"") && page.contains("<label for=\"file\""));
+    let csrf = csrf_in(&page);
+    let send = |name: &str, file: &str, body: Vec<u8>, token: &str| {
+        let form = reqwest::multipart::Form::new()
+            .text("csrf", token.to_string())
+            .text("name", name.to_string())
+            .part("file", reqwest::multipart::Part::bytes(body).file_name(file.to_string()));
+        browser().post(app.url("/datasets")).header("cookie", cookie.clone()).multipart(form).send()
+    };
+    let steel = data_file("steel-plates-faults/steel_plates_faults.csv");
+    let r = send("steel", "steel.csv", steel.clone(), &csrf).await.unwrap();
+    assert_eq!(r.status().as_u16(), 303);
+    let location = header(&r, "location");
+    assert!(location.starts_with("/datasets/"), "{location}");
+    let (status, page) = get_page(&app, &cookie, &location).await;
+    assert_eq!(status, 200);
+    assert!(page.contains("1941 rows"));
+    // refusals: the form again with the reason and the place, nothing stored
+    for (name, file, body, needles) in [
+        ("bad", "bad.csv", b"a,b\n1,2\n3,inf\n".to_vec(), vec!["row 2", "column 'b'"]),
+        ("steel", "steel.csv", steel.clone(), vec!["exists already"]),
+        ("bad/name", "x.csv", b"a\n1\n".to_vec(), vec!["name:"]),
+        ("notes", "notes.docx", b"a\n1\n".to_vec(), vec!["not a table file"]),
+        ("empty", "empty.csv", vec![], vec!["choose a file"]),
+    ] {
+        let r = send(name, file, body, &csrf).await.unwrap();
+        assert_eq!(r.status().as_u16(), 400, "{name}");
+        let page = r.text().await.unwrap();
+        for n in needles {
+            assert!(page.contains(n), "{name}: the refusal lacks {n}");
+        }
+    }
+    let r = send("forged", "f.csv", b"a\n1\n".to_vec(), &"0".repeat(32)).await.unwrap();
+    assert_eq!(r.status().as_u16(), 403);
+    let (_, list) = app.get_json("/api/v1/datasets").await;
+    assert_eq!(list["items"].as_array().unwrap().len(), 1, "only the good upload is stored");
+    // a viewer is not offered the form
+    let viewer = sign_in(&app, &app.token("viewer").await).await;
+    let (_, page) = get_page(&app, &viewer, "/datasets").await;
+    assert!(!page.contains("multipart/form-data"));
+    app.stop().await;
+}
+
 on_both_stores!(
     sign_in_sets_a_strict_http_only_cookie_and_pages_need_it,
     pages_show_datasets_models_detectors_and_jobs,
     forms_need_the_session_csrf_token_and_roles_limit_what_is_offered,
-    study_and_run_pages_plot_convergence_and_the_pareto_front
+    study_and_run_pages_plot_convergence_and_the_pareto_front,
+    the_upload_form_makes_a_dataset_or_names_the_row_and_column_at_fault
 );
