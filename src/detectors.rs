@@ -348,8 +348,6 @@ fn parse_cell(v: Option<&Value>, col: &Needed) -> Result<Cell, String> {
 pub struct Loaded {
     pub detector_id: i64,
     pub version: i32,
-    /// The version's row id (the cache key).
-    pub version_row: i64,
     pub model: FittedVae,
     pub threshold: f64,
     pub score: ScoreSpec,
@@ -373,7 +371,6 @@ impl Loaded {
     pub fn new(
         detector_id: i64,
         version: i32,
-        version_row: i64,
         model: FittedVae,
         threshold: f64,
         score: ScoreSpec,
@@ -390,7 +387,7 @@ impl Loaded {
             .collect();
         let mut known: HashSet<String> = known_columns.iter().cloned().collect();
         known.insert(ID_KEY.into());
-        Loaded { detector_id, version, version_row, model, threshold, score, needed, known }
+        Loaded { detector_id, version, model, threshold, score, needed, known }
     }
 
     /// Rows (JSON objects, or a reason the row could not be read) into a table, with an error
@@ -668,7 +665,7 @@ mod tests {
         let p = VaeParams::new().hidden(vec![8]).latent(2).epochs(3).seed(1).patience(None);
         let m = fit(&p.check(&t).unwrap(), &t, &mut NoObserver).unwrap();
         let known: Vec<String> = t.columns.iter().map(|c| c.name.clone()).chain(["UDI".to_string()]).collect();
-        (Loaded::new(1, 1, 10, m, 0.0, ScoreSpec::default(), &known), t)
+        (Loaded::new(1, 1, m, 0.0, ScoreSpec::default(), &known), t)
     }
 
     #[test]

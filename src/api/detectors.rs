@@ -291,7 +291,7 @@ async fn loaded(state: &AppState, d: &DetectorRow) -> Result<Arc<Loaded>, ApiErr
     let (id, threshold) = (d.id, v.threshold);
     let l = web::block(move || -> anyhow::Result<Loaded> {
         let model = FittedVae::from_bytes(&bytes)?;
-        Ok(Loaded::new(id, version, row_id, model, threshold, spec, &known))
+        Ok(Loaded::new(id, version, model, threshold, spec, &known))
     })
     .await
     .map_err(|e| anyhow::anyhow!("{e}"))??;

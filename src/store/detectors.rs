@@ -334,11 +334,7 @@ impl ScoreWriter {
     /// Hands the rows to the writer without waiting for them to be stored (waits only while
     /// the writer is 1024 requests behind). A failed write is logged, not answered.
     pub async fn enqueue(&self, rows: Vec<NewScore>) -> anyhow::Result<()> {
-        if rows.is_empty() {
-            return Ok(());
-        }
-        let (ack, done) = tokio::sync::oneshot::channel();
-        self.tx.send((rows, ack)).await.map_err(|_| anyhow::anyhow!("the scored-row writer has stopped"))?;
+        let Some(done) = self.send(rows).await? else { return Ok(()) };
         tokio::spawn(async move {
             if let Ok(Err(e)) = done.await {
                 tracing::error!(error = %e, "scored rows answered before storing could not be stored");
@@ -347,13 +343,22 @@ impl ScoreWriter {
         Ok(())
     }
 
-    /// Stores the rows with whatever other requests are writing now; returns once they are stored.
-    pub async fn write(&self, rows: Vec<NewScore>) -> anyhow::Result<()> {
+    /// Queues the rows for the writer; the receiver learns how their write went (`None`: no rows).
+    async fn send(
+        &self,
+        rows: Vec<NewScore>,
+    ) -> anyhow::Result<Option<tokio::sync::oneshot::Receiver<Result<(), String>>>> {
         if rows.is_empty() {
-            return Ok(());
+            return Ok(None);
         }
         let (ack, done) = tokio::sync::oneshot::channel();
         self.tx.send((rows, ack)).await.map_err(|_| anyhow::anyhow!("the scored-row writer has stopped"))?;
+        Ok(Some(done))
+    }
+
+    /// Stores the rows with whatever other requests are writing now; returns once they are stored.
+    pub async fn write(&self, rows: Vec<NewScore>) -> anyhow::Result<()> {
+        let Some(done) = self.send(rows).await? else { return Ok(()) };
         done.await
             .map_err(|_| anyhow::anyhow!("the scored-row writer has stopped"))?
             .map_err(|e| anyhow::anyhow!("could not keep the scored rows: {e}"))

@@ -131,14 +131,7 @@ impl Driver {
 /// A calibrated detector on AI4I 2020 with 200 scored rows; returns its id.
 async fn detector(app: &TestApp) -> i64 {
     let ds = app.dataset("ai4i2020", "ai4i2020/ai4i2020.csv").await;
-    let cols = [
-        "Type",
-        "Air temperature [K]",
-        "Process temperature [K]",
-        "Rotational speed [rpm]",
-        "Torque [Nm]",
-        "Tool wear [min]",
-    ];
+    let cols = crate::detectors::COLUMNS;
     let body = json!({"name": "press 3", "dataset_id": ds, "normal": {"label": "Machine failure", "value": 0},
                       "columns": cols, "spec": {"hidden": [16], "latent": 2, "epochs": 20},
                       "calibration": {"method": "max_f1"}});
@@ -146,24 +139,8 @@ async fn detector(app: &TestApp) -> i64 {
     let id = r["id"].as_i64().unwrap();
     let job = app.wait_job(r["job"]["id"].as_i64().unwrap(), 120).await;
     assert_eq!(job["status"], "succeeded", "{job}");
-    let text = String::from_utf8(crate::helpers::data_file("ai4i2020/ai4i2020.csv")).unwrap();
-    let mut lines = text.lines();
-    let header: Vec<String> =
-        lines.next().unwrap().trim_start_matches('\u{feff}').split(',').map(String::from).collect();
-    let rows: Vec<Value> = lines
-        .step_by(50)
-        .take(200)
-        .map(|l| {
-            let cells: Vec<&str> = l.split(',').collect();
-            let mut row = serde_json::Map::new();
-            for c in cols {
-                let v = cells[header.iter().position(|h| h == c).unwrap()];
-                row.insert(c.into(), if c == "Type" { json!(v) } else { json!(v.parse::<f64>().unwrap()) });
-            }
-            row.insert("_id".into(), json!(cells[0]));
-            Value::Object(row)
-        })
-        .collect();
+    // every 50th row of the file, failures included
+    let rows = crate::detectors::ai4i_rows((0..10_000).step_by(50), None);
     let r = app.post_json(&format!("/api/v1/detectors/{id}/score"), &json!({ "rows": rows })).await;
     assert_eq!(r.status().as_u16(), 200);
     id

@@ -8,7 +8,7 @@ use crate::on_both_stores;
 use serde_json::{json, Value};
 
 /// The columns the detectors read: the machine type and the five process measurements.
-const COLUMNS: [&str; 6] = [
+pub(crate) const COLUMNS: [&str; 6] = [
     "Type",
     "Air temperature [K]",
     "Process temperature [K]",
@@ -40,7 +40,7 @@ fn ai4i_head(rows: usize) -> String {
 
 /// Records `which` (0 = the first data row) of the AI4I file as JSON rows of the model's
 /// columns (numbers as numbers), with `_id` "udi-UDI"; `failure` says which to keep.
-fn ai4i_rows(which: impl IntoIterator<Item = usize>, failure: Option<bool>) -> Vec<Value> {
+pub(crate) fn ai4i_rows(which: impl IntoIterator<Item = usize>, failure: Option<bool>) -> Vec<Value> {
     let lines = ai4i_lines();
     let header: Vec<String> = lines[0].trim_start_matches('\u{feff}').split(',').map(str::to_string).collect();
     let mut out = vec![];
