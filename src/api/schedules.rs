@@ -14,12 +14,14 @@ use chrono::Utc;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/schedules").route(web::post().to(create)).route(web::get().to(list)))
-        .service(web::resource("/schedules/{id}").route(web::get().to(get)).route(web::delete().to(delete)))
-        .service(web::resource("/schedules/{id}/pause").route(web::post().to(pause)))
-        .service(web::resource("/schedules/{id}/resume").route(web::post().to(resume)))
-        .service(web::resource("/schedules/{id}/run").route(web::post().to(run_now)));
+pub fn routes(r: &mut super::Routes) {
+    r.post("/schedules", create)
+        .get("/schedules", list)
+        .get("/schedules/{id}", get)
+        .delete("/schedules/{id}", delete)
+        .post("/schedules/{id}/pause", pause)
+        .post("/schedules/{id}/resume", resume)
+        .post("/schedules/{id}/run", run_now);
 }
 
 /// Default grace window for a slot missed while everything was down.
@@ -41,7 +43,7 @@ fn schedule_json(s: &ScheduleRow) -> Value {
     })
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct CreateSchedule {
     name: String,
@@ -57,6 +59,13 @@ fn utc() -> String {
     "UTC".into()
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/schedules",
+    tag = "schedules",
+    request_body(content = CreateSchedule, content_type = "application/json"),
+    responses((status = 201, description = "the schedule with its next firing", body = Object, content_type = "application/json"))
+)]
 async fn create(caller: Caller, state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, ApiError> {
     caller.require(Permission::CreateResources)?;
     let req: CreateSchedule = json_body(&body)?;
@@ -134,6 +143,13 @@ async fn create(caller: Caller, state: web::Data<AppState>, body: web::Bytes) ->
         .json(schedule_json(&s)))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/schedules",
+    tag = "schedules",
+    params(("cursor" = Option<String>, Query, description = "opaque cursor from the previous page's next_cursor"), ("limit" = Option<i64>, Query, minimum = 1, maximum = 500, description = "page size (default 50)")),
+    responses((status = 200, description = "a page of schedules", body = Object, content_type = "application/json"))
+)]
 async fn list(caller: Caller, state: web::Data<AppState>, q: web::Query<Cursor>) -> Result<HttpResponse, ApiError> {
     caller.require(Permission::Read)?;
     let (after, limit) = q.parse()?;
@@ -150,6 +166,13 @@ async fn load(state: &AppState, raw: &str) -> Result<ScheduleRow, ApiError> {
     state.store.get_schedule(id).await?.ok_or_else(|| ApiError::not_found(format!("schedule {id} does not exist")))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/schedules/{id}",
+    tag = "schedules",
+    params(("id" = i64, Path, description = "the schedule id")),
+    responses((status = 200, description = "the schedule", body = Object, content_type = "application/json"))
+)]
 async fn get(caller: Caller, state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
     caller.require(Permission::Read)?;
     let s = load(&state, &path).await?;
@@ -160,7 +183,18 @@ async fn get(caller: Caller, state: web::Data<AppState>, path: web::Path<String>
 }
 
 async fn set_paused(state: &AppState, raw: &str, paused: bool) -> Result<HttpResponse, ApiError> {
-    let s = load(state, raw).await?;
+    let s = pause_or_resume(state, parse_id(raw, "schedule")?, paused).await?;
+    Ok(HttpResponse::Ok().json(schedule_json(&s)))
+}
+
+/// Pauses or resumes a schedule (resuming from the next slot after now); the API and the
+/// dashboard's buttons both use it.
+pub(crate) async fn pause_or_resume(state: &AppState, id: i64, paused: bool) -> Result<ScheduleRow, ApiError> {
+    let s = state
+        .store
+        .get_schedule(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("schedule {id} does not exist")))?;
     let cron = Cron::parse(&s.cron, &s.timezone).map_err(anyhow::Error::msg)?;
     let next = cron.next_after(Utc::now()).unwrap_or(s.next_fire_at);
     let s = state
@@ -168,19 +202,40 @@ async fn set_paused(state: &AppState, raw: &str, paused: bool) -> Result<HttpRes
         .set_schedule_paused(s.id, paused, next)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("schedule {} does not exist", s.id)))?;
-    Ok(HttpResponse::Ok().json(schedule_json(&s)))
+    Ok(s)
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/schedules/{id}/pause",
+    tag = "schedules",
+    params(("id" = i64, Path, description = "the schedule id")),
+    responses((status = 200, description = "the paused schedule", body = Object, content_type = "application/json"))
+)]
 async fn pause(caller: Caller, state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
     caller.require(Permission::CreateResources)?;
     set_paused(&state, &path, true).await
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/schedules/{id}/resume",
+    tag = "schedules",
+    params(("id" = i64, Path, description = "the schedule id")),
+    responses((status = 200, description = "the resumed schedule", body = Object, content_type = "application/json"))
+)]
 async fn resume(caller: Caller, state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
     caller.require(Permission::CreateResources)?;
     set_paused(&state, &path, false).await
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/v1/schedules/{id}",
+    tag = "schedules",
+    params(("id" = i64, Path, description = "the schedule id")),
+    responses((status = 204, description = "deleted"))
+)]
 async fn delete(caller: Caller, state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
     caller.require(Permission::CreateResources)?;
     let id = parse_id(&path, "schedule")?;
@@ -192,6 +247,13 @@ async fn delete(caller: Caller, state: web::Data<AppState>, path: web::Path<Stri
 }
 
 /// Fires the template now, outside the cron slots; answers the queued jobs.
+#[utoipa::path(
+    post,
+    path = "/api/v1/schedules/{id}/run",
+    tag = "schedules",
+    params(("id" = i64, Path, description = "the schedule id")),
+    responses((status = 202, description = "the job started now", body = Object, content_type = "application/json"))
+)]
 async fn run_now(
     caller: Caller,
     state: web::Data<AppState>,
@@ -208,3 +270,8 @@ async fn run_now(
         .insert_header(("Location", format!("/api/v1/jobs/{}", ids.first().copied().unwrap_or(0))))
         .json(json!({ "schedule_id": s.id, "jobs": jobs })))
 }
+
+/// This module's part of the OpenAPI document.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(create, list, get, delete, pause, resume, run_now))]
+pub struct Doc;

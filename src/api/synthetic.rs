@@ -15,35 +15,36 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/synthetic").route(web::post().to(create)))
-        .service(web::resource("/datasets/{id}/report").route(web::get().to(report)));
+pub fn routes(r: &mut super::Routes) {
+    r.post("/synthetic", create).get("/datasets/{id}/report", report);
 }
 
-#[derive(Deserialize)]
+// A synthesis request: the body of `POST /synthetic`, and what the dashboard's forms become.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct CreateSynthetic {
-    dataset_id: i64,
+pub(crate) struct CreateSynthetic {
+    pub(crate) dataset_id: i64,
     #[serde(default)]
-    version: Option<i32>,
-    label: String,
+    pub(crate) version: Option<i32>,
+    pub(crate) label: String,
     #[serde(default)]
-    counts: Option<BTreeMap<String, usize>>,
+    pub(crate) counts: Option<BTreeMap<String, usize>>,
     #[serde(default)]
-    balance: Option<Value>,
+    pub(crate) balance: Option<Value>,
     #[serde(default)]
-    model_id: Option<i64>,
+    pub(crate) model_id: Option<i64>,
     #[serde(default)]
-    seed: u64,
+    pub(crate) seed: u64,
     #[serde(default)]
-    temperature: Option<f64>,
+    pub(crate) temperature: Option<f64>,
     #[serde(default)]
-    name: Option<String>,
+    pub(crate) name: Option<String>,
     /// Spec of the model trained when `model_id` is not given (defaults: `synth::default_spec`).
     #[serde(default)]
-    spec: Option<Value>,
+    pub(crate) spec: Option<Value>,
     #[serde(default)]
-    privacy: Option<PrivacyGate>,
+    #[schema(value_type = Option<Object>)]
+    pub(crate) privacy: Option<PrivacyGate>,
 }
 
 fn balance_of(req: &CreateSynthetic) -> Result<Balance, ApiError> {
@@ -65,11 +66,40 @@ fn balance_of(req: &CreateSynthetic) -> Result<Balance, ApiError> {
     }
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/synthetic",
+    tag = "synthetic",
+    request_body(content = CreateSynthetic, content_type = "application/json"),
+    responses((status = 202, description = "the synthesis job", body = Object, content_type = "application/json"))
+)]
 async fn create(caller: Caller, state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, ApiError> {
     caller.require(Permission::CreateResources)?;
     let req: CreateSynthetic = json_body(&body)?;
-    let balance = balance_of(&req)?;
-    let (d, v) = dataset_version(&state, req.dataset_id, req.version).await?;
+    let (job_id, model_id, train_job) = queue_synthetic(&state, &req).await?;
+    let job = state.store.get_job(job_id).await?;
+    Ok(HttpResponse::Accepted()
+        .insert_header(("Location", format!("/api/v1/jobs/{job_id}")))
+        .json(json!({ "job": job, "model_id": model_id, "train_job_id": train_job })))
+}
+
+/// Checks a synthesis request and queues its job (after training a model when none is given):
+/// (synthesize job, model, training job). The API and the dashboard's forms both come through
+/// here, so they refuse alike.
+pub(crate) async fn queue_synthetic(
+    state: &AppState,
+    req: &CreateSynthetic,
+) -> Result<(i64, i64, Option<i64>), ApiError> {
+    let balance = balance_of(req)?;
+    if let Balance::Total(n) = balance {
+        if n > state.limits.max_rows {
+            return Err(ApiError::bad_field(
+                "balance.total",
+                format!("balance.total asks for {n} rows; at most {}", state.limits.max_rows),
+            ));
+        }
+    }
+    let (d, v) = dataset_version(state, req.dataset_id, req.version).await?;
     let col = v
         .schema
         .0
@@ -193,10 +223,7 @@ async fn create(caller: Caller, state: web::Data<AppState>, body: web::Bytes) ->
         }
     };
     tracing::info!(job = job_id, model = model_id, dataset = d.id, "synthetic data queued");
-    let job = state.store.get_job(job_id).await?;
-    Ok(HttpResponse::Accepted()
-        .insert_header(("Location", format!("/api/v1/jobs/{job_id}")))
-        .json(json!({ "job": job, "model_id": model_id, "train_job_id": train_job })))
+    Ok((job_id, model_id, train_job))
 }
 
 #[derive(Deserialize)]
@@ -204,6 +231,13 @@ struct ReportQuery {
     version: Option<String>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/datasets/{id}/report",
+    tag = "synthetic",
+    params(("id" = i64, Path, description = "the dataset id"), ("version" = Option<i32>, Query, description = "version (default: latest)")),
+    responses((status = 200, description = "the quality report of a synthetic version", body = Object, content_type = "application/json"))
+)]
 async fn report(
     caller: Caller,
     state: web::Data<AppState>,
@@ -244,3 +278,8 @@ async fn report(
         "created_at": r.created_at,
     })))
 }
+
+/// This module's part of the OpenAPI document.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(create, report))]
+pub struct Doc;

@@ -115,6 +115,17 @@ pub enum JobOutcome {
     },
 }
 
+/// What asking to run an ended job again came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Retried {
+    /// Queued again as this new job.
+    Queued(i64),
+    /// The job has not ended (its status is given); there is nothing to retry.
+    NotEnded(String),
+    /// Its model or run belongs to this newer job already (it was retried before); retry that one.
+    Superseded(i64),
+}
+
 /// What a heartbeat or progress report learned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Lease {
@@ -344,6 +355,53 @@ impl Store {
             self.cancel_orphaned_dependents().await?;
         }
         Ok(r > 0)
+    }
+
+    /// Runs an ended (failed or cancelled) job again as a new queued job with the same kind,
+    /// payload, dataset, attempts and schedule, but no prerequisite: the old job stays as it ended
+    /// (history), and a model or optimisation run it was for moves to the new job, so the new job
+    /// trains that model or runs that run. `None` when there is no such job.
+    pub async fn retry_job(&self, id: i64) -> anyhow::Result<Option<Retried>> {
+        let now = Utc::now();
+        let lock = match self {
+            Store::Postgres(_) => " FOR UPDATE",
+            Store::Sqlite(_) => "",
+        };
+        let select = format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = $1{lock}");
+        let r: Result<Option<Retried>, sqlx::Error> = dispatch!(self, p => async {
+            let mut tx = p.begin().await?;
+            let Some(old) = sqlx::query_as::<_, JobRow>(&select).bind(id).fetch_optional(&mut *tx).await? else {
+                return Ok(None);
+            };
+            if !matches!(old.status.as_str(), "failed" | "cancelled") {
+                return Ok(Some(Retried::NotEnded(old.status)));
+            }
+            // a model's or run's job: retried already when the row points at a newer job
+            let owner = match old.kind.as_str() {
+                "train" => old.payload.0["model_id"].as_i64().map(|m| ("SELECT job_id FROM models WHERE id = $1", m)),
+                "optimize" => old.payload.0["run_id"].as_i64().map(|r| ("SELECT job_id FROM study_runs WHERE id = $1", r)),
+                _ => None,
+            };
+            if let Some((q, row)) = owner {
+                let current: Option<Option<i64>> = sqlx::query_scalar(q).bind(row).fetch_optional(&mut *tx).await?;
+                if let Some(Some(newer)) = current.filter(|j| *j != Some(id)) {
+                    return Ok(Some(Retried::Superseded(newer)));
+                }
+            }
+            let job = NewJob {
+                kind: old.kind.clone(),
+                payload: old.payload.0.clone(),
+                dataset_id: old.dataset_id,
+                max_attempts: old.max_attempts,
+            };
+            let new_id = insert_job!(&mut *tx, job, now, None::<i64>, old.schedule_id).await?;
+            for q in ["UPDATE models SET job_id = $1 WHERE job_id = $2", "UPDATE study_runs SET job_id = $1 WHERE job_id = $2"] {
+                sqlx::query(q).bind(new_id).bind(id).execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+            Ok(Some(Retried::Queued(new_id)))
+        }.await);
+        r.context("could not retry the job")
     }
 
     /// Deletes jobs (the queue benchmark cleans up after itself).

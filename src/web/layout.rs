@@ -13,11 +13,12 @@ pub const CSP: &str = "default-src 'self'; script-src 'none'; style-src 'self' '
                        font-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 /// The navigation: (path, label, who may see it).
-const NAV: [(&str, &str, Permission); 7] = [
+const NAV: [(&str, &str, Permission); 8] = [
     ("/", "Overview", Permission::Read),
     ("/datasets", "Datasets", Permission::Read),
     ("/models", "Models", Permission::Read),
     ("/studies", "Studies", Permission::Read),
+    ("/schedules", "Schedules", Permission::Read),
     ("/detectors", "Detectors", Permission::Read),
     ("/jobs", "Jobs", Permission::Read),
     ("/admin", "Admin", Permission::ManageTokens),
@@ -35,11 +36,13 @@ pub fn respond(status: actix_web::http::StatusCode, body: Markup) -> HttpRespons
         .body(body.into_string())
 }
 
-fn head(title: &str) -> Markup {
+fn head(title: &str, refresh_secs: Option<u32>) -> Markup {
     html! {
         head {
             meta charset="utf-8";
             meta name="viewport" content="width=device-width, initial-scale=1";
+            // the page reloads itself while something it shows is still changing (no script needed)
+            @if let Some(secs) = refresh_secs { meta http-equiv="refresh" content=(secs); }
             title { (title) " · genfab" }
             link rel="stylesheet" href="/static/genfab.css";
             // no favicon request (it would be a 404 in the log)
@@ -50,10 +53,21 @@ fn head(title: &str) -> Markup {
 
 /// A page for a signed-in user; `current` is the navigation entry to mark.
 pub fn page(s: &Session, current: &str, title: &str, body: Markup) -> HttpResponse {
+    page_with_refresh(s, current, title, body, None)
+}
+
+/// As [`page`], reloading itself every `refresh_secs` seconds when given (e.g. while a job runs).
+pub fn page_with_refresh(
+    s: &Session,
+    current: &str,
+    title: &str,
+    body: Markup,
+    refresh_secs: Option<u32>,
+) -> HttpResponse {
     let markup = html! {
         (DOCTYPE)
         html lang="en" {
-            (head(title))
+            (head(title, refresh_secs))
             body {
                 header.top {
                     a href="/" { strong { "genfab" } }
@@ -89,7 +103,7 @@ pub fn bare(status: actix_web::http::StatusCode, title: &str, body: Markup) -> H
     let markup = html! {
         (DOCTYPE)
         html lang="en" {
-            (head(title))
+            (head(title, None))
             body { main.signin { h1 { (title) } (body) } }
         }
     };

@@ -2,17 +2,19 @@
 //! one stylesheet inside the binary, no script, nothing from another host. Sign-in keeps the
 //! token in an HttpOnly, SameSite=Strict cookie; forms that change something carry a CSRF token.
 
+mod generate;
 mod layout;
 mod pages;
+mod plan;
 pub mod plots;
 mod session;
+mod train;
 
 use crate::api::AppState;
 use crate::auth::hash_token;
-use crate::domain::Permission;
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
-use layout::{bare, page, respond};
+use layout::{bare, respond};
 use maud::html;
 use serde::Deserialize;
 pub use session::Session;
@@ -29,15 +31,17 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/datasets/{id}", web::get().to(pages::dataset))
         .route("/datasets/{id}/download", web::get().to(pages::download))
         .route("/models", web::get().to(pages::models))
-        .route("/models/{id}", web::get().to(pages::model))
-        .route("/studies", web::get().to(studies))
+        // digits only, so `/models/new` (train::routes) is not taken for a model id
+        .route("/models/{id:\\d+}", web::get().to(pages::model))
         .route("/studies/{id}", web::get().to(pages::study))
         .route("/runs/{id}", web::get().to(pages::run))
         .route("/detectors", web::get().to(pages::detectors))
         .route("/detectors/{id}", web::get().to(pages::detector))
         .route("/jobs", web::get().to(pages::jobs))
         .route("/jobs/{id}/cancel", web::post().to(pages::cancel_job))
-        .route("/admin", web::get().to(admin));
+        .configure(train::routes)
+        .configure(generate::routes)
+        .configure(plan::routes);
 }
 
 async fn css() -> HttpResponse {
@@ -111,39 +115,4 @@ async fn logout(s: Session, form: web::Form<CsrfOnly>) -> HttpResponse {
         );
     }
     HttpResponse::SeeOther().cookie(session::cleared_cookie()).insert_header((header::LOCATION, "/login")).finish()
-}
-
-async fn studies(s: Session, state: web::Data<AppState>) -> Result<HttpResponse, actix_web::Error> {
-    let rows = state.store.list_studies(0, 500).await.map_err(actix_web::error::ErrorInternalServerError)?;
-    let body = html! {
-        p.muted { "Create studies and runs through the API (" code { "POST /api/v1/studies" } ")." }
-        table {
-            thead { tr { th.num { "Study" } th { "Name" } th { "Dataset" } th { "Created" } } }
-            tbody { @for r in &rows { tr {
-                td.num { (r.id) } td { a href=(format!("/studies/{}", r.id)) { (r.name) } }
-                td { @if let Some(d) = r.dataset_id { a href=(format!("/datasets/{d}")) { (d) } } }
-                td { (r.created_at.format("%Y-%m-%d %H:%M UTC").to_string()) }
-            } } }
-        }
-    };
-    Ok(page(&s, "/studies", "Studies", body))
-}
-
-async fn admin(s: Session, state: web::Data<AppState>) -> Result<HttpResponse, actix_web::Error> {
-    if !s.may(Permission::ManageTokens) {
-        return Err(actix_web::error::ErrorForbidden(format!("the role '{}' may not manage tokens", s.role.as_str())));
-    }
-    let tokens = state.store.list_tokens().await.map_err(actix_web::error::ErrorInternalServerError)?;
-    let body = html! {
-        h2 { "Tokens" }
-        table {
-            thead { tr { th.num { "Id" } th { "Name" } th { "Role" } th { "Created" } th { "Revoked" } } }
-            tbody { @for t in &tokens { tr {
-                td.num { (t.id) } td { (t.name) } td { (t.role) }
-                td { (t.created_at.format("%Y-%m-%d %H:%M UTC").to_string()) }
-                td { (t.revoked_at.map(|r| r.format("%Y-%m-%d %H:%M UTC").to_string()).unwrap_or_default()) }
-            } } }
-        }
-    };
-    Ok(page(&s, "/admin", "Admin", body))
 }

@@ -1,7 +1,7 @@
 //! Dashboard pages, rendered on the server from the store. Large things are aggregated here
 //! (histograms of a sample of rows, the newest points of a timeline), never shipped raw.
 
-use super::layout::{csrf_field, figure, page};
+use super::layout::{csrf_field, figure, page, page_with_refresh};
 use super::plots::{self, Series};
 use super::session::Session;
 use crate::api::AppState;
@@ -66,6 +66,7 @@ fn jobs_table(s: &Session, jobs: &[crate::store::JobRow]) -> Markup {
                                     button.secondary type="submit" aria-label=(format!("Cancel job {}", j.id)) { "Cancel" }
                                 }
                             }
+                            (super::plan::retry_button(s, j))
                         }
                     }
                 }
@@ -121,15 +122,7 @@ pub async fn overview(s: Session, state: web::Data<AppState>) -> PageResult {
             } }
         }
         h2 { "Next scheduled runs" }
-        @if schedules.is_empty() { p.muted { "No schedules." } } @else {
-            table {
-                thead { tr { th { "Schedule" } th { "Cron" } th { "Next run" } } }
-                tbody { @for sc in &schedules { tr {
-                    td { (sc.name) } td { code { (sc.cron) } " " span.muted { (sc.timezone) } }
-                    td { @if sc.paused { "paused" } @else { (time(&sc.next_fire_at)) } }
-                } } }
-            }
-        }
+        (super::plan::next_runs(&schedules))
     };
     Ok(page(&s, "/", "Overview", body))
 }
@@ -317,6 +310,9 @@ pub async fn dataset(
     let body = html! {
         p { "Version " (meta.version) " of " (d.latest_version) ", " (meta.row_count) " rows, sha256 " code { (meta.sha256) } ". "
             a href=(format!("/datasets/{id}/download?version={}", meta.version)) download { "Download CSV" } }
+        @if meta.source == "synthetic" {
+            p { a href=(format!("/datasets/{id}/report?version={}", meta.version)) { "Synthetic-data report" } " (real against synthetic rows, detection, usefulness, privacy)" }
+        }
         @if step > 1 { p.muted { "Plots show every " (step) "th row." } }
         h2 { "Schema" }
         div.table-wrap { table {
@@ -398,6 +394,7 @@ pub async fn cancel_job(
 pub async fn models(s: Session, state: web::Data<AppState>) -> PageResult {
     let rows = state.store.list_models(None, 0, 500).await.map_err(unexpected)?;
     let body = html! {
+        @if s.may(Permission::CreateResources) { p { a href="/models/new" { "Train a model" } } }
         div.table-wrap { table {
             thead { tr { th.num { "Model" } th { "Name" } th { "Dataset" } th { "Status" } th.num { "Epochs" } th { "Created" } } }
             tbody { @for m in &rows { tr {
@@ -413,7 +410,12 @@ pub async fn models(s: Session, state: web::Data<AppState>) -> PageResult {
     Ok(page(&s, "/models", "Models", body))
 }
 
-pub async fn model(s: Session, state: web::Data<AppState>, path: web::Path<i64>) -> PageResult {
+pub async fn model(
+    s: Session,
+    state: web::Data<AppState>,
+    path: web::Path<i64>,
+    q: web::Query<super::train::LatentQuery>,
+) -> PageResult {
     let id = path.into_inner();
     let m = state
         .store
@@ -440,16 +442,29 @@ pub async fn model(s: Session, state: web::Data<AppState>, path: web::Path<i64>)
         "KL per epoch",
         false,
     );
+    // while training, the page reloads itself (no script) so the curves grow
+    let live = matches!(m.job_status.as_str(), "queued" | "running");
+    let (epoch, of) = (epochs.last().map_or(0, |(e, _)| *e), m.spec.0["epochs"].as_u64().unwrap_or(0));
+    let latent = match m.job_status.as_str() {
+        "succeeded" => Some(super::train::latent_map(&state, &m, q.color.as_deref()).await?),
+        _ => None,
+    };
     let body = html! {
         p { (status_cell(&m.job_status)) " · dataset " a href=(format!("/datasets/{}", m.dataset_id)) { (m.dataset_id) " v" (m.dataset_version) }
             " · seed " (m.seed) " · " (m.code_version)
             @if m.file_sha256.is_some() { " · " a href=(format!("/api/v1/models/{id}/file")) { "model file (API)" } } }
+        @if live {
+            p role="status" { "epoch " (epoch) " of " (of)
+                " " progress value=(epoch) max=(of.max(1)) aria-label="training progress" { (epoch) " of " (of) }
+                span.muted { " · this page reloads every 2 seconds until training ends" } }
+        }
         @if let Some(e) = &m.last_error { p.error { (e) } }
         div.plots { (figure(loss, "Training and validation loss")) (figure(kl_plot, "KL divergence")) }
+        @if let Some(map) = latent { h2 { "Latent space" } (map) }
         h2 { "Spec" }
         pre { code { (serde_json::to_string_pretty(&m.spec.0).unwrap_or_default()) } }
     };
-    Ok(page(&s, "/models", &format!("Model {id}: {}", m.name), body))
+    Ok(page_with_refresh(&s, "/models", &format!("Model {id}: {}", m.name), body, live.then_some(2)))
 }
 
 pub async fn detectors(s: Session, state: web::Data<AppState>) -> PageResult {
@@ -578,6 +593,7 @@ pub async fn study(s: Session, state: web::Data<AppState>, path: web::Path<i64>)
         @if !series.is_empty() {
             div.plots { (figure(plots::lines(&series, "evaluation", "best feasible first objective", "Convergence per run", false), "Best feasible value so far, per run and solver")) }
         }
+        (super::plan::start_run_form(&s, &st))
         h2 { "Runs" }
         div.table-wrap { table {
             thead { tr { th.num { "Run" } th { "Solver" } th.num { "Budget" } th.num { "Evaluations" } th { "Status" } th { "Best" } } }

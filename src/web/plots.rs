@@ -1681,3 +1681,561 @@ mod tests {
         write("edge_scatter_big", scatter(&[Series { name: "", points: &classes[0] }], "z₁", "z₂", "Unlabelled"));
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Synthetic-data report plots: real against synthetic, and a matrix of differences
+// ---------------------------------------------------------------------------------------------
+
+/// At most this many rows and columns in a heat map (the first ones).
+const MAX_HEAT_LABELS: usize = 60;
+/// Fill order of grouped bars: dark, light, mid first, so two or three groups differ in greyscale.
+const GROUP_FILLS: [usize; 6] = [0, 2, 1, 3, 5, 4];
+
+/// Histograms of two samples on shared bins (a column in the real and in the synthetic rows): y is
+/// the share of each sample's rows per bin, so samples of different sizes compare. The real sample
+/// is drawn as light filled bars, the synthetic one as a dark outline on top, so the two read apart
+/// in greyscale too; the legend gives each sample's row count. `bins == 0` picks a count by Sturges'
+/// rule on the larger sample; at most 500 bins. Non-finite values are dropped; an empty sample is
+/// left out (both empty: the "no data" panel).
+pub fn overlaid_histogram(real: &[f64], synth: &[f64], bins: usize, x_label: &str, title: &str) -> String {
+    let real: Vec<f64> = real.iter().copied().filter(|v| v.is_finite()).collect();
+    let synth: Vec<f64> = synth.iter().copied().filter(|v| v.is_finite()).collect();
+    let Some((min, max)) = min_max(real.iter().chain(&synth).copied()) else { return no_data(title) };
+    let larger = real.len().max(synth.len());
+    let bins = if bins == 0 { ((larger as f64).log2().ceil() as usize + 1).max(1) } else { bins };
+    let bins = bins.min(MAX_BINS);
+    // A constant sample gets a single bin of width 1 centred on its value (as `histogram`).
+    let (lo, hi) = if max > min { (min, max) } else { (min - 0.5, max + 0.5) };
+    let bins = if max > min { bins } else { 1 };
+    let width = (hi - lo) / bins as f64;
+    if !width.is_finite() || width <= 0.0 {
+        return no_data(title);
+    }
+    let shares = |values: &[f64]| -> Vec<f64> {
+        let mut counts = vec![0usize; bins];
+        for v in values {
+            counts[(((v - lo) / width) as usize).min(bins - 1)] += 1;
+        }
+        let n = values.len().max(1) as f64;
+        counts.into_iter().map(|c| c as f64 / n).collect()
+    };
+    let (real_share, synth_share) = (shares(&real), shares(&synth));
+    let top = real_share.iter().chain(&synth_share).copied().fold(0.0, f64::max);
+    let Some(x_axis) = Axis::linear(lo, hi, 0.0, false, 8) else { return no_data(title) };
+    let Some(y_axis) = Axis::linear(0.0, top, 0.05, true, 6) else { return no_data(title) };
+    // The outline of a histogram: up and down the bin edges, from the axis back to the axis.
+    let step = |share: &[f64]| -> Vec<(f64, f64)> {
+        let mut pts = vec![(lo, 0.0)];
+        for (i, s) in share.iter().enumerate() {
+            let x0 = lo + width * i as f64;
+            pts.extend([(x0, *s), (x0 + width, *s)]);
+        }
+        pts.push((hi, 0.0));
+        pts
+    };
+
+    render(title, |buf| {
+        let root = canvas(buf)?;
+        let mut chart = frame(&root, Some(title), &x_axis, &y_axis, x_label, "share of rows", X_AREA, true)?;
+        let mut occupied = Vec::new();
+        let mut names = Vec::new();
+        if !real.is_empty() {
+            let fill = PALETTE[2].mix(0.6).filled();
+            let bars = || {
+                real_share.iter().enumerate().filter(|(_, s)| **s > 0.0).map(|(i, s)| {
+                    let x0 = lo + width * i as f64;
+                    [(x0, 0.0), (x0 + width, *s)]
+                })
+            };
+            let name = format!("real ({} rows)", real.len());
+            chart
+                .draw_series(bars().map(|corners| Rectangle::new(corners, fill)))?
+                .label(name.clone())
+                .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 20, y + 6)], fill));
+            chart.draw_series(bars().map(|corners| Rectangle::new(corners, WHITE.stroke_width(1))))?;
+            names.push(name);
+            // The bars cover their whole area, not only their tops.
+            for [(x0, _), (x1, s)] in bars() {
+                let mid = (x0 + x1) / 2.0;
+                trace(&chart, &[(mid, 0.0), (mid, s)], &mut occupied);
+            }
+            trace(&chart, &step(&real_share), &mut occupied);
+        }
+        if !synth.is_empty() {
+            let line = PALETTE[0].stroke_width(2);
+            let name = format!("synthetic ({} rows)", synth.len());
+            let outline = step(&synth_share);
+            chart
+                .draw_series(LineSeries::new(outline.clone(), line))?
+                .label(name.clone())
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], line));
+            names.push(name);
+            trace(&chart, &outline, &mut occupied);
+        }
+        legend(
+            &mut chart,
+            &names,
+            &occupied,
+            &[Corner::UpperRight, Corner::UpperLeft, Corner::LowerRight, Corner::LowerLeft],
+        )?;
+        root.present()?;
+        Ok(())
+    })
+}
+
+/// Bars of several groups side by side per category (e.g. each level's share of the real and of
+/// the synthetic rows), categories in the given order, long names shortened. Group `g` is
+/// `(name, values)` with `values[i]` the bar of category `i`; missing or non-finite values draw no
+/// bar. Groups differ in fill lightness (dark, light, mid for the first three) and have a legend.
+/// Many categories get vertical labels (every k-th past ~45); at most 200 categories (the first,
+/// said in the x axis name) and 6 groups are drawn.
+pub fn grouped_bars(
+    categories: &[String],
+    groups: &[(&str, &[f64])],
+    x_label: &str,
+    y_label: &str,
+    title: &str,
+) -> String {
+    let groups = &groups[..groups.len().min(GROUP_FILLS.len())];
+    let value = |g: usize, i: usize| groups[g].1.get(i).copied().filter(|v| v.is_finite());
+    let all = || (0..groups.len()).flat_map(|g| (0..categories.len()).filter_map(move |i| value(g, i)));
+    let Some((min, max)) = min_max(all()) else { return no_data(title) };
+    let n = categories.len().min(MAX_BARS);
+    let x_label = if categories.len() > MAX_BARS {
+        format!("{x_label} (first {MAX_BARS} of {})", categories.len())
+    } else {
+        x_label.to_string()
+    };
+    let Some(y_axis) = Axis::linear(min.min(0.0), max.max(0.0), 0.05, true, 6) else { return no_data(title) };
+
+    // Horizontal labels while they fit under their category, otherwise vertical ones (as `bars`).
+    let plot_px = (WIDTH - 100) as f64;
+    let slot_chars = (plot_px / n as f64 / CHAR_PX).floor() as usize;
+    let rotated = slot_chars < 6;
+    let (max_chars, every) = if rotated { (16, n.div_ceil(45)) } else { (slot_chars.min(24), 1) };
+    let short: Vec<String> = categories[..n].iter().map(|l| shorten(l, max_chars)).collect();
+    let ticks: Vec<f64> = (0..n).map(|i| i as f64).collect();
+    let tick_labels = if rotated { vec![String::new(); n] } else { short.clone() };
+    let x_axis = Axis { range: -0.5..n as f64 - 0.5, ticks, labels: tick_labels };
+    let longest = short.iter().map(|s| s.chars().count()).max().unwrap_or(0);
+    let x_area = if rotated { 26 + (longest as f64 * CHAR_PX) as u32 } else { X_AREA };
+    let width = 0.8 / groups.len() as f64;
+
+    render(title, |buf| {
+        let root = canvas(buf)?;
+        let mut chart = frame(&root, Some(title), &x_axis, &y_axis, &x_label, y_label, x_area, false)?;
+        let mut occupied = Vec::new();
+        let mut names = Vec::new();
+        for (g, (name, _)) in groups.iter().enumerate() {
+            let colour = PALETTE[GROUP_FILLS[g]];
+            let fill = colour.mix(0.9).filled();
+            let edge = colour.stroke_width(1);
+            let corners: Vec<[(f64, f64); 2]> = (0..n)
+                .filter_map(|i| {
+                    let x0 = i as f64 - 0.4 + width * g as f64;
+                    value(g, i).map(|v| [(x0, 0.0), (x0 + width, v)])
+                })
+                .collect();
+            let anno = chart.draw_series(corners.iter().map(|c| Rectangle::new(*c, fill)))?;
+            if !name.is_empty() {
+                let label = shorten(name, 32);
+                names.push(label.clone());
+                anno.label(label).legend(move |(x, y)| {
+                    EmptyElement::at((x, y))
+                        + Rectangle::new([(0, -6), (20, 6)], fill)
+                        + Rectangle::new([(0, -6), (20, 6)], edge)
+                });
+            }
+            // A thin outline in the bar's own colour keeps light bars visible on white.
+            chart.draw_series(corners.iter().map(|c| Rectangle::new(*c, edge)))?;
+            for [(x0, _), (x1, v)] in &corners {
+                let mid = (x0 + x1) / 2.0;
+                trace(&chart, &[(mid, 0.0), (mid, *v)], &mut occupied);
+            }
+        }
+        if rotated {
+            let style = label_style().pos(Pos::new(HPos::Right, VPos::Center)).transform(FontTransform::Rotate270);
+            let y0 = y_axis.range.start;
+            for (i, text) in short.iter().enumerate().filter(|(i, _)| i % every == 0) {
+                let (px, py) = chart.backend_coord(&(i as f64, y0));
+                root.draw(&Text::new(text.as_str(), (px, py + 8), style.clone()))?;
+            }
+        }
+        legend(&mut chart, &names, &occupied, &[Corner::UpperRight, Corner::UpperLeft])?;
+        root.present()?;
+        Ok(())
+    })
+}
+
+/// A square matrix as coloured cells (e.g. synthetic minus real correlation of every column pair),
+/// `labels` naming both the rows (left) and the columns (below, vertical). `values[i][j]` is row
+/// `i`, column `j`; a missing or non-finite value is a grey cell with a diagonal stroke ("n/a").
+/// Values of both signs get a diverging scale symmetric about 0 (white at 0, dark blue above,
+/// dark orange below); values all ≥ 0 a sequential one (white to dark blue). Either way the shade
+/// darkens with the size of the value, so the plot reads in greyscale, and cells large enough show
+/// the value itself (with its sign). A colour bar on the right names the scale (`value_label`).
+/// At most 60 labels (the first ones); the plot grows with the number of labels.
+pub fn heatmap(labels: &[String], values: &[Vec<f64>], title: &str, value_label: &str) -> String {
+    let n = labels.len().min(MAX_HEAT_LABELS);
+    let cell = |i: usize, j: usize| values.get(i).and_then(|r| r.get(j)).copied().filter(|v| v.is_finite());
+    let present: Vec<f64> = (0..n).flat_map(|i| (0..n).filter_map(move |j| cell(i, j))).collect();
+    let Some((min, max)) = min_max(present.iter().copied()) else { return no_data(title) };
+    let diverging = min < 0.0;
+    // The scale's end: the largest size seen (1 when every value is 0).
+    let reach = if diverging { min.abs().max(max.abs()) } else { max };
+    let reach = if reach > 0.0 { round_up(reach) } else { 1.0 };
+    let any_missing = (0..n).any(|i| (0..n).any(|j| cell(i, j).is_none()));
+
+    // Layout in pixels: names left and below, the matrix, the colour bar and its ticks on the right.
+    let name_chars = labels[..n].iter().map(|l| l.chars().count()).max().unwrap_or(0).min(18);
+    let names: Vec<String> = labels[..n].iter().map(|l| shorten(l, 18)).collect();
+    let name_px = 14 + (name_chars as f64 * CHAR_PX) as i32;
+    let size = ((560 / n.max(1)) as i32).clamp(8, 48);
+    let side = size * n as i32;
+    let (left, top) = (name_px + 8, 44);
+    let bar_x = left + side + 24;
+    let width = (bar_x + 110).max(360);
+    let height = (top + side + name_px + 12).max(top + 200);
+    // Names 16 px apart at least: every k-th one when the cells are smaller.
+    let every = 16usize.div_ceil(size as usize).max(1);
+    let show_values = size >= 36;
+
+    let shade = |v: f64| -> RGBColor {
+        let t = (v.abs() / reach).clamp(0.0, 1.0);
+        let end = if v < 0.0 { HEAT_NEGATIVE } else { PALETTE[0] };
+        let mix = |a: u8, b: u8| (a as f64 + (b as f64 - a as f64) * t).round() as u8;
+        RGBColor(mix(255, end.0), mix(255, end.1), mix(255, end.2))
+    };
+    // Two decimals, in short scientific form beyond; the sign always on a diverging scale.
+    let text_of = |v: f64| {
+        let size = v.abs();
+        let body = if size == 0.0 || (0.005..1000.0).contains(&size) { format!("{size:.2}") } else { fmt_value(size) };
+        match (v < 0.0, diverging) {
+            (true, _) => format!("-{body}"),
+            (false, true) => format!("+{body}"),
+            (false, false) => body,
+        }
+    };
+
+    render(title, |buf| {
+        let root = SVGBackend::with_string(buf, (width as u32, height as u32)).into_drawing_area();
+        root.fill(&WHITE)?;
+        root.draw(&Text::new(
+            shorten(title, 80),
+            (width / 2, 10),
+            title_style().pos(Pos::new(HPos::Center, VPos::Top)),
+        ))?;
+        let small = ("sans-serif", 12.0).into_font();
+        for i in 0..n {
+            for j in 0..n {
+                let (x0, y0) = (left + size * j as i32, top + size * i as i32);
+                let corners = [(x0, y0), (x0 + size, y0 + size)];
+                match cell(i, j) {
+                    Some(v) => {
+                        root.draw(&Rectangle::new(corners, shade(v).filled()))?;
+                        if show_values {
+                            let dark = (v.abs() / reach) > 0.55;
+                            let style = small
+                                .clone()
+                                .color(if dark { &WHITE } else { &TEXT })
+                                .pos(Pos::new(HPos::Center, VPos::Center));
+                            root.draw(&Text::new(text_of(v), (x0 + size / 2, y0 + size / 2), style))?;
+                        }
+                    }
+                    None => {
+                        root.draw(&Rectangle::new(corners, HEAT_MISSING.filled()))?;
+                        let stroke = LIGHT_GREY.stroke_width(1);
+                        root.draw(&PathElement::new(vec![(x0, y0 + size), (x0 + size, y0)], stroke))?;
+                    }
+                }
+            }
+        }
+        // Thin white lines between the cells, and a frame around the matrix.
+        if size >= 12 {
+            for k in 1..n as i32 {
+                let at = size * k;
+                let white = WHITE.stroke_width(1);
+                root.draw(&PathElement::new(vec![(left + at, top), (left + at, top + side)], white))?;
+                root.draw(&PathElement::new(vec![(left, top + at), (left + side, top + at)], white))?;
+            }
+        }
+        root.draw(&Rectangle::new([(left, top), (left + side, top + side)], AXIS.stroke_width(1)))?;
+
+        // Row names left of the matrix, column names below it reading upwards.
+        let row_style = label_style().pos(Pos::new(HPos::Right, VPos::Center));
+        let col_style = label_style().pos(Pos::new(HPos::Right, VPos::Center)).transform(FontTransform::Rotate270);
+        for (k, name) in names.iter().enumerate().filter(|(k, _)| k % every == 0) {
+            let mid = size * k as i32 + size / 2;
+            root.draw(&Text::new(name.as_str(), (left - 6, top + mid), row_style.clone()))?;
+            root.draw(&Text::new(name.as_str(), (left + mid, top + side + 6), col_style.clone()))?;
+        }
+
+        // The colour bar: the scale from its low end (bottom) to its high end (top), with ticks.
+        let bar_h = side.clamp(120, 320);
+        let (lo, hi) = if diverging { (-reach, reach) } else { (0.0, reach) };
+        let steps = 48;
+        for s in 0..steps {
+            let y1 = top + bar_h - bar_h * s / steps;
+            let y0 = top + bar_h - bar_h * (s + 1) / steps;
+            let v = lo + (hi - lo) * (s as f64 + 0.5) / steps as f64;
+            root.draw(&Rectangle::new([(bar_x, y0), (bar_x + 16, y1)], shade(v).filled()))?;
+        }
+        root.draw(&Rectangle::new([(bar_x, top), (bar_x + 16, top + bar_h)], AXIS.stroke_width(1)))?;
+        let tick_values: Vec<f64> =
+            if diverging { vec![-reach, -reach / 2.0, 0.0, reach / 2.0, reach] } else { vec![0.0, reach / 2.0, reach] };
+        let tick_style = label_style().pos(Pos::new(HPos::Left, VPos::Center));
+        for v in tick_values {
+            let y = top + bar_h - ((v - lo) / (hi - lo) * bar_h as f64).round() as i32;
+            root.draw(&PathElement::new(vec![(bar_x + 16, y), (bar_x + 21, y)], AXIS.stroke_width(1)))?;
+            let text = if diverging && v > 0.0 { format!("+{}", fmt_value(v)) } else { fmt_value(v) };
+            root.draw(&Text::new(text, (bar_x + 24, y), tick_style.clone()))?;
+        }
+        let name_style = desc_style().pos(Pos::new(HPos::Center, VPos::Center)).transform(FontTransform::Rotate270);
+        let name_chars = (bar_h as f64 / CHAR_PX) as usize;
+        root.draw(&Text::new(shorten(value_label, name_chars), (bar_x + 92, top + bar_h / 2), name_style))?;
+        if any_missing {
+            let y = top + bar_h + 14;
+            root.draw(&Rectangle::new([(bar_x, y), (bar_x + 16, y + 16)], HEAT_MISSING.filled()))?;
+            root.draw(&PathElement::new(vec![(bar_x, y + 16), (bar_x + 16, y)], LIGHT_GREY.stroke_width(1)))?;
+            root.draw(&Text::new("n/a", (bar_x + 24, y + 8), tick_style.clone()))?;
+        }
+        if labels.len() > n {
+            let note = format!("the first {n} of {}", labels.len());
+            root.draw(&Text::new(note, (left, top - 6), label_style().pos(Pos::new(HPos::Left, VPos::Bottom))))?;
+        }
+        root.present()?;
+        Ok(())
+    })
+}
+
+/// The smallest of 1, 1.5, 2, 2.5, 3, 4, 5, 6 or 8 times a power of ten that is at least `v` (> 0),
+/// so that a colour bar ends on a round value; `v` itself when that overflows.
+fn round_up(v: f64) -> f64 {
+    let decade = 10f64.powf(v.log10().floor());
+    [1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0]
+        .iter()
+        .map(|m| m * decade)
+        .find(|r| *r >= v * (1.0 - 1e-9))
+        .filter(|r| r.is_finite())
+        .unwrap_or(v)
+}
+
+/// The far negative end of a diverging heat map: a dark orange (CIE L* about 35).
+const HEAT_NEGATIVE: RGBColor = RGBColor(0x8a, 0x3b, 0x00);
+/// A heat-map cell without a value.
+const HEAT_MISSING: RGBColor = RGBColor(0xf0, 0xf0, 0xf0);
+
+#[cfg(test)]
+mod report_plot_tests {
+    use super::*;
+
+    const NASTY: &str = r#"a<b & "c""#;
+    const NASTY_ESCAPED: &str = "a&lt;b &amp; &quot;c&quot;";
+
+    /// One root `<svg>` with the accessibility attributes, the title, and no NaN or infinity.
+    fn check_svg(svg: &str, title: &str) {
+        assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"), "{}", &svg[..svg.len().min(80)]);
+        assert_eq!(svg.matches("<svg").count(), 1, "more than one <svg>");
+        assert!(svg.contains("role=\"img\""));
+        assert!(svg.contains(&format!("<title>{}</title>", escape(title))));
+        for bad in ["NaN", "inf\"", "=\"inf", "-inf"] {
+            assert!(!svg.contains(bad), "the SVG holds {bad}");
+        }
+    }
+
+    fn has_text(svg: &str, text: &str) -> bool {
+        svg.contains(&format!(">\n{}\n</text>", escape(text))) || svg.contains(&format!(">{}</text>", escape(text)))
+    }
+
+    fn is_no_data(svg: &str) -> bool {
+        svg.contains(">no data</text>")
+    }
+
+    #[test]
+    fn overlaid_histogram_basics_and_degenerate_input() {
+        let real: Vec<f64> = (0..1000).map(|i| ((i * 37) % 101) as f64 / 10.0).collect();
+        let synth: Vec<f64> = (0..400).map(|i| ((i * 13) % 89) as f64 / 9.0 + 0.5).collect();
+        let svg = overlaid_histogram(&real, &synth, 20, "torque [Nm]", "Torque: real and synthetic");
+        check_svg(&svg, "Torque: real and synthetic");
+        for t in ["torque [Nm]", "share of rows", "real (1000 rows)", "synthetic (400 rows)"] {
+            assert!(has_text(&svg, t), "missing {t}");
+        }
+        assert!(svg.contains("<polyline"), "the synthetic outline");
+        let svg = overlaid_histogram(&real, &synth, 20, NASTY, NASTY);
+        check_svg(&svg, NASTY);
+        assert!(svg.contains(NASTY_ESCAPED) && !svg.contains(NASTY));
+
+        for (a, b) in [(vec![], vec![]), (vec![f64::NAN], vec![f64::INFINITY, f64::NEG_INFINITY])] {
+            let svg = overlaid_histogram(&a, &b, 10, "x", "Empty");
+            check_svg(&svg, "Empty");
+            assert!(is_no_data(&svg));
+        }
+        // One sample empty, constant samples, the same constant, zero and absurd bin counts.
+        for (a, b, bins) in [
+            (real.clone(), vec![], 10),
+            (vec![], synth.clone(), 10),
+            (vec![2.5; 50], vec![2.5; 20], 10),
+            (vec![1.0; 50], vec![3.0; 20], 10),
+            (vec![1.0, 2.0, f64::NAN], vec![1.5], 0),
+            (vec![1.0, 2.0], vec![3.0], 1_000_000),
+            (vec![-1e300], vec![1e300], 10),
+        ] {
+            let svg = overlaid_histogram(&a, &b, bins, "x", "Odd");
+            check_svg(&svg, "Odd");
+            assert!(!is_no_data(&svg));
+        }
+        let svg = overlaid_histogram(&[2.5; 50], &[], 10, "x", "Only real");
+        assert!(has_text(&svg, "real (50 rows)") && !svg.contains("synthetic ("));
+        assert!(
+            overlaid_histogram(&real, &synth, 1_000_000, "x", "Capped").matches("<rect").count() <= 2 * MAX_BINS + 6
+        );
+    }
+
+    #[test]
+    fn grouped_bars_basics_and_degenerate_input() {
+        let levels: Vec<String> = ["L", "M", "H", NASTY].iter().map(|s| s.to_string()).collect();
+        let real = [0.6, 0.3, 0.1, 0.0];
+        let synth = [0.55, 0.35, 0.08, 0.02];
+        let svg = grouped_bars(&levels, &[("real", &real), ("synthetic", &synth)], "Type", "share of rows", "Type");
+        check_svg(&svg, "Type");
+        for t in ["Type", "share of rows", "real", "synthetic", "L", "M", "H"] {
+            assert!(has_text(&svg, t), "missing {t}");
+        }
+        assert!(svg.contains(NASTY_ESCAPED) && !svg.contains(NASTY));
+        // Two groups differ in lightness: the first two fills of the palette order.
+        assert!(svg.contains("#1F3A68") || svg.contains("#1f3a68"), "dark fill");
+        assert!(svg.contains("#56B4E9") || svg.contains("#56b4e9"), "light fill");
+
+        // Many categories: vertical labels; too many: the first 200, said in the axis name.
+        let many: Vec<String> = (0..120).map(|i| format!("level-{i}")).collect();
+        let v: Vec<f64> = (0..120).map(|i| (i % 7) as f64).collect();
+        let svg = grouped_bars(&many, &[("a", &v), ("b", &v)], "level", "n", "Many");
+        check_svg(&svg, "Many");
+        assert!(svg.contains("rotate(270") && has_text(&svg, "level-0"));
+        let lots: Vec<String> = (0..5000).map(|i| format!("id-{i}")).collect();
+        let ones = vec![1.0; 5000];
+        let svg = grouped_bars(&lots, &[("a", &ones)], "part", "n", "Lots");
+        assert!(has_text(&svg, "part (first 200 of 5000)"));
+
+        assert!(is_no_data(&grouped_bars(&[], &[], "x", "y", "Empty")));
+        assert!(is_no_data(&grouped_bars(&levels, &[], "x", "y", "No groups")));
+        assert!(is_no_data(&grouped_bars(&levels, &[("a", &[f64::NAN; 4])], "x", "y", "NaN")));
+        // Short or long value lists, zeros, negative and constant values, more groups than fills.
+        let seven: Vec<(&str, &[f64])> = (0..7).map(|_| ("g", &real[..])).collect();
+        for groups in [
+            vec![("a", &[1.0][..])],
+            vec![("a", &[0.0; 4][..]), ("b", &[0.0; 4][..])],
+            vec![("a", &[-3.0, 2.0, f64::INFINITY, 1.0][..]), ("", &[5.0; 10][..])],
+            seven,
+        ] {
+            let svg = grouped_bars(&levels, &groups, "x", "y", "Odd");
+            check_svg(&svg, "Odd");
+            assert!(!is_no_data(&svg));
+        }
+    }
+
+    #[test]
+    fn heatmap_basics_and_degenerate_input() {
+        let names: Vec<String> = ["Air temperature [K]", "Process temperature [K]", "Torque [Nm]", NASTY]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let values = vec![
+            vec![0.0, 0.12, -0.3, f64::NAN],
+            vec![0.12, 0.0, 0.05, 0.4],
+            vec![-0.3, 0.05, 0.0, -0.01],
+            vec![f64::NAN, 0.4, -0.01, 0.0],
+        ];
+        let svg = heatmap(&names, &values, "Correlation difference", "synthetic − real");
+        check_svg(&svg, "Correlation difference");
+        for t in
+            ["Torque [Nm]", "Correlation difference", "synthetic − real", "n/a", "-0.30", "+0.40", "+0.4", "-0.4", "0"]
+        {
+            assert!(has_text(&svg, t), "missing {t}");
+        }
+        assert!(svg.contains("rotate(270"), "column names read upwards");
+        assert!(svg.contains(NASTY_ESCAPED) && !svg.contains(NASTY));
+        assert!(has_text(&svg, "Air temperature […") || svg.contains("Air temperature"), "long names shortened");
+
+        // Only non-negative values: a sequential scale from 0, no sign on the values.
+        let positive = vec![vec![0.0, 0.5], vec![0.5, 1.0]];
+        let two: Vec<String> = vec!["a".into(), "b".into()];
+        let svg = heatmap(&two, &positive, "Sequential", "size");
+        check_svg(&svg, "Sequential");
+        assert!(has_text(&svg, "0.50") && !svg.contains("+0.5") && !has_text(&svg, "n/a"));
+
+        assert!(is_no_data(&heatmap(&[], &[], "Empty", "v")));
+        assert!(is_no_data(&heatmap(&two, &[], "No values", "v")));
+        assert!(is_no_data(&heatmap(&two, &[vec![f64::NAN; 2], vec![f64::NAN; 2]], "NaN", "v")));
+        // A single cell, all zeros, ragged rows, extreme values, many labels.
+        let many: Vec<String> = (0..80).map(|i| format!("column {i}")).collect();
+        let grid: Vec<Vec<f64>> = (0..80).map(|i| (0..80).map(|j| ((i * j) % 7) as f64 - 3.0).collect()).collect();
+        for (labels, values) in [
+            (two[..1].to_vec(), vec![vec![0.3]]),
+            (two.clone(), vec![vec![0.0; 2]; 2]),
+            (two.clone(), vec![vec![1.0]]),
+            (two.clone(), vec![vec![-1e300, 1e300], vec![f64::INFINITY, 0.0]]),
+            (many.clone(), grid.clone()),
+        ] {
+            let svg = heatmap(&labels, &values, "Odd", "v");
+            check_svg(&svg, "Odd");
+            assert!(!is_no_data(&svg));
+        }
+        // The colour bar ends on a round value.
+        let svg = heatmap(&two, &[vec![0.0, 0.9558], vec![-0.2, 0.0]], "Round", "v");
+        assert!(has_text(&svg, "+1") && has_text(&svg, "-0.5") && !svg.contains("0.9558"));
+        for (v, up) in [(0.4, 0.4), (0.123, 0.15), (7.0, 8.0), (0.95, 1.0), (f64::MAX, f64::MAX)] {
+            assert!((round_up(v) - up).abs() <= 1e-12 * up, "{v}: {}", round_up(v));
+        }
+        let svg = heatmap(&many, &grid, "Many", "v");
+        assert!(has_text(&svg, "the first 60 of 80"));
+        assert!(svg.len() < 600_000, "{} bytes", svg.len());
+    }
+
+    /// Writes the report plots to /tmp/plots when GENFAB_PLOT_SAMPLES is set, to look at.
+    #[test]
+    fn write_report_samples() {
+        if std::env::var_os("GENFAB_PLOT_SAMPLES").is_none() {
+            return;
+        }
+        let dir = std::path::Path::new("/tmp/plots");
+        std::fs::create_dir_all(dir).unwrap();
+        let write = |name: &str, svg: String| std::fs::write(dir.join(format!("{name}.svg")), svg).unwrap();
+        let real: Vec<f64> =
+            (0..2000).map(|i| 300.0 + 2.0 * ((i as f64) * 0.618).sin() * ((i as f64) * 0.1).cos()).collect();
+        let synth: Vec<f64> = (0..700).map(|i| 300.3 + 1.7 * ((i as f64) * 0.418).sin()).collect();
+        write(
+            "overlaid_histogram",
+            overlaid_histogram(&real, &synth, 30, "Air temperature [K]", "Air temperature [K]"),
+        );
+        let levels: Vec<String> = ["L", "M", "H"].iter().map(|s| s.to_string()).collect();
+        write(
+            "grouped_bars",
+            grouped_bars(
+                &levels,
+                &[("real", &[0.6, 0.3, 0.1]), ("synthetic", &[0.5, 0.3, 0.2])],
+                "Type",
+                "share of rows",
+                "Type",
+            ),
+        );
+        let names: Vec<String> = [
+            "Air temperature [K]",
+            "Process temperature [K]",
+            "Rotational speed [rpm]",
+            "Torque [Nm]",
+            "Tool wear [min]",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let values: Vec<Vec<f64>> = (0..5)
+            .map(|i| (0..5).map(|j| if i == j { 0.0 } else { ((i * 3 + j * 3) % 7) as f64 / 10.0 - 0.3 }).collect())
+            .collect();
+        write("heatmap", heatmap(&names, &values, "Correlation: synthetic − real", "synthetic − real"));
+        let many: Vec<String> = (0..27).map(|i| format!("column {i}")).collect();
+        let grid: Vec<Vec<f64>> =
+            (0..27).map(|i| (0..27).map(|j| (((i * j) % 9) as f64 - 4.0) / 10.0).collect()).collect();
+        write("heatmap_many", heatmap(&many, &grid, "27 columns", "synthetic − real"));
+    }
+}

@@ -6,36 +6,36 @@ use crate::on_both_stores;
 use serde_json::{json, Value};
 
 /// A client that shows redirects instead of following them.
-fn browser() -> reqwest::Client {
+pub fn browser() -> reqwest::Client {
     reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap()
 }
 
-fn header(r: &reqwest::Response, name: &str) -> String {
+pub fn header(r: &reqwest::Response, name: &str) -> String {
     r.headers().get(name).and_then(|v| v.to_str().ok()).unwrap_or("").to_string()
 }
 
 /// Signs in with `token`; returns the `Cookie` header value to send.
-async fn sign_in(app: &TestApp, token: &str) -> String {
+pub async fn sign_in(app: &TestApp, token: &str) -> String {
     let r = browser().post(app.url("/login")).form(&[("token", token), ("next", "/")]).send().await.unwrap();
     assert_eq!(r.status().as_u16(), 303);
     let set = header(&r, "set-cookie");
     set.split(';').next().unwrap().to_string()
 }
 
-async fn get_page(app: &TestApp, cookie: &str, path: &str) -> (u16, String) {
+pub async fn get_page(app: &TestApp, cookie: &str, path: &str) -> (u16, String) {
     let r = browser().get(app.url(path)).header("cookie", cookie).send().await.unwrap();
     let status = r.status().as_u16();
     (status, r.text().await.unwrap())
 }
 
 /// The CSRF token a page's forms carry.
-fn csrf_in(page: &str) -> String {
+pub fn csrf_in(page: &str) -> String {
     let at = page.find("name=\"csrf\" value=\"").expect("a form with a CSRF field") + 19;
     page[at..at + 32].to_string()
 }
 
 /// Nothing on the page comes from another host (plots' SVG namespaces are names, not fetches).
-fn assert_self_contained(page: &str) {
+pub fn assert_self_contained(page: &str) {
     for attr in ["src=\"http", "href=\"http", "src=\"//", "href=\"//", "@import", "<script"] {
         assert!(!page.contains(attr), "the page holds {attr}");
     }
