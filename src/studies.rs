@@ -247,10 +247,11 @@ pub async fn ask(store: &Store, row: &StudyRow, n: usize) -> Result<Vec<Candidat
 
 /// One told result: objective values by name for an asked candidate, and whether the part could
 /// be made at all (a failed build counts as infeasible).
-#[derive(Debug, Clone, serde::Deserialize)]
+#[derive(Debug, Clone, serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Told {
     pub candidate_id: i64,
+    #[schema(value_type = Object)]
     pub objectives: serde_json::Map<String, serde_json::Value>,
     #[serde(default = "yes")]
     pub feasible: bool,

@@ -14,11 +14,14 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/datasets").route(web::post().to(create)).route(web::get().to(list)))
-        .service(web::resource("/datasets/{id}").route(web::get().to(get)).route(web::delete().to(delete)))
-        .service(web::resource("/datasets/{id}/rows").route(web::post().to(append)).route(web::get().to(export)))
-        .service(web::resource("/datasets/{id}/schema").route(web::patch().to(patch_schema)));
+pub fn routes(r: &mut super::Routes) {
+    r.post("/datasets", create)
+        .get("/datasets", list)
+        .get("/datasets/{id}", get)
+        .delete("/datasets/{id}", delete)
+        .post("/datasets/{id}/rows", append)
+        .get("/datasets/{id}/rows", export)
+        .patch("/datasets/{id}/schema", patch_schema);
 }
 
 fn version_json(v: &VersionMeta) -> Value {
@@ -75,6 +78,14 @@ struct CreateQuery {
     delimiter: Option<String>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/datasets",
+    tag = "datasets",
+    params(("name" = String, Query, description = "dataset name: letters, digits, - _ ."), ("header" = Option<bool>, Query, description = "CSV: whether the first line is a header"), ("delimiter" = Option<String>, Query, description = "CSV: one character, or tab or space")),
+    request_body(description = "the table: CSV (header row), Parquet, JSON records, or multipart/form-data with a `file` part and an optional `schema` part", content((String = "text/csv"), (Vec<u8> = "application/vnd.apache.parquet"), (Vec<Object> = "application/json"), (Object = "multipart/form-data"))),
+    responses((status = 201, description = "the dataset and its first version", body = Object, content_type = "application/json"))
+)]
 async fn create(
     req: HttpRequest,
     caller: Caller,
@@ -95,6 +106,13 @@ async fn create(
         .json(dataset_json(&d, &v)))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/datasets",
+    tag = "datasets",
+    params(("cursor" = Option<String>, Query, description = "opaque cursor from the previous page's next_cursor"), ("limit" = Option<i64>, Query, minimum = 1, maximum = 500, description = "page size (default 50)")),
+    responses((status = 200, description = "a page of datasets", body = Object, content_type = "application/json"))
+)]
 async fn list(caller: Caller, state: web::Data<AppState>, q: web::Query<Cursor>) -> Result<HttpResponse, ApiError> {
     caller.require(Permission::Read)?;
     let (after, limit) = q.parse()?;
@@ -110,6 +128,13 @@ fn parse_id(raw: &str) -> Result<i64, ApiError> {
         .ok_or_else(|| ApiError::not_found(format!("'{raw}' is not a dataset id; ids are positive integers")))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/datasets/{id}",
+    tag = "datasets",
+    params(("id" = i64, Path, description = "the dataset id")),
+    responses((status = 200, description = "the dataset, its schema and versions", body = Object, content_type = "application/json"))
+)]
 async fn get(caller: Caller, state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
     caller.require(Permission::Read)?;
     let id = parse_id(&path)?;
@@ -125,6 +150,13 @@ async fn get(caller: Caller, state: web::Data<AppState>, path: web::Path<String>
     Ok(HttpResponse::Ok().json(body))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/v1/datasets/{id}",
+    tag = "datasets",
+    params(("id" = i64, Path, description = "the dataset id")),
+    responses((status = 204, description = "deleted"))
+)]
 async fn delete(caller: Caller, state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
     caller.require(Permission::CreateResources)?;
     let id = parse_id(&path)?;
@@ -160,6 +192,14 @@ fn idempotency(req: &HttpRequest, scope: String, body: &[u8]) -> Result<Option<I
     Ok(Some(Idempotency { scope, key: key.to_string(), request_sha256: sha256_hex(&material) }))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/datasets/{id}/rows",
+    tag = "datasets",
+    params(("id" = i64, Path, description = "the dataset id"), ("header" = Option<bool>, Query, description = "CSV: whether the first line is a header"), ("delimiter" = Option<String>, Query, description = "CSV: one character, or tab or space"), ("Idempotency-Key" = Option<String>, Header, description = "a retry with the same key answers the first response and appends nothing")),
+    request_body(description = "the table: CSV (header row), Parquet, JSON records, or multipart/form-data with a `file` part and an optional `schema` part", content((String = "text/csv"), (Vec<u8> = "application/vnd.apache.parquet"), (Vec<Object> = "application/json"), (Object = "multipart/form-data"))),
+    responses((status = 201, description = "the new version", body = Object, content_type = "application/json"), (status = 200, description = "a replay of an earlier append with the same Idempotency-Key", body = Object, content_type = "application/json"))
+)]
 async fn append(
     req: HttpRequest,
     caller: Caller,
@@ -189,6 +229,14 @@ async fn append(
     }
 }
 
+#[utoipa::path(
+    patch,
+    path = "/api/v1/datasets/{id}/schema",
+    tag = "datasets",
+    params(("id" = i64, Path, description = "the dataset id")),
+    request_body(content = Object, description = "`{\"columns\": {NAME: {kind?, role?, min?, max?, levels?}}}`", content_type = "application/json"),
+    responses((status = 200, description = "the dataset with its new version", body = Object, content_type = "application/json"))
+)]
 async fn patch_schema(
     caller: Caller,
     state: web::Data<AppState>,
@@ -258,6 +306,13 @@ struct ExportQuery {
     override_privacy: Option<String>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/datasets/{id}/rows",
+    tag = "datasets",
+    params(("id" = i64, Path, description = "the dataset id"), ("version" = Option<i32>, Query, description = "version (default: latest)"), ("format" = Option<String>, Query, description = "csv (default), parquet or json"), ("override_privacy" = Option<String>, Query, description = "admin only: the reason for exporting a synthetic version whose privacy gate failed")),
+    responses((status = 200, description = "the rows", body = String, content_type = "text/csv"))
+)]
 async fn export(
     caller: Caller,
     state: web::Data<AppState>,
@@ -290,3 +345,8 @@ async fn export(
         .insert_header(("Content-Disposition", format!("attachment; filename=\"dataset-{id}.{ext}\"")))
         .body(bytes))
 }
+
+/// This module's part of the OpenAPI document.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(create, list, get, delete, append, export, patch_schema))]
+pub struct Doc;

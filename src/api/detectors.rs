@@ -34,14 +34,15 @@ const MAX_RETENTION_DAYS: i64 = 3653;
 #[derive(Default)]
 pub struct DetectorCache(Mutex<HashMap<i64, Arc<Loaded>>>);
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/detectors").route(web::post().to(create)).route(web::get().to(list)))
-        .service(web::resource("/detectors/{id}").route(web::get().to(get)))
-        .service(web::resource("/detectors/{id}/versions").route(web::get().to(versions)))
-        .service(web::resource("/detectors/{id}/versions/{version}").route(web::get().to(version)))
-        .service(web::resource("/detectors/{id}/calibrate").route(web::post().to(recalibrate)))
-        .service(web::resource("/detectors/{id}/score").route(web::post().to(score)))
-        .service(web::resource("/detectors/{id}/scores").route(web::get().to(scores)));
+pub fn routes(r: &mut super::Routes) {
+    r.post("/detectors", create)
+        .get("/detectors", list)
+        .get("/detectors/{id}", get)
+        .get("/detectors/{id}/versions", versions)
+        .get("/detectors/{id}/versions/{version}", version)
+        .post("/detectors/{id}/calibrate", recalibrate)
+        .post("/detectors/{id}/score", score)
+        .get("/detectors/{id}/scores", scores);
 }
 
 async fn detector_of(state: &AppState, raw: &str) -> Result<DetectorRow, ApiError> {
@@ -70,6 +71,13 @@ fn detector_json(d: &DetectorRow) -> Value {
     })
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/detectors",
+    tag = "detectors",
+    request_body(content = Object, description = "`{name, dataset_id, version?, normal, columns?, model_id?, spec?, calibration, score?, holdout?, seed?, retention_days?, persist?}`; see README", content_type = "application/json"),
+    responses((status = 202, description = "the detector and its calibration job", body = Object, content_type = "application/json"))
+)]
 async fn create(caller: Caller, state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, ApiError> {
     caller.require(Permission::CreateResources)?;
     let mut req: serde_json::Map<String, Value> = json_body(&body)?;
@@ -166,6 +174,13 @@ struct ListQuery {
     limit: Option<String>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/detectors",
+    tag = "detectors",
+    params(("cursor" = Option<String>, Query, description = "opaque cursor from the previous page's next_cursor"), ("limit" = Option<i64>, Query, minimum = 1, maximum = 500, description = "page size (default 50)")),
+    responses((status = 200, description = "a page of detectors", body = Object, content_type = "application/json"))
+)]
 async fn list(caller: Caller, state: web::Data<AppState>, q: web::Query<ListQuery>) -> Result<HttpResponse, ApiError> {
     caller.require(Permission::Read)?;
     let (before, limit) = Cursor { cursor: q.cursor.clone(), limit: q.limit.clone() }.parse()?;
@@ -182,6 +197,13 @@ pub async fn current_drift(state: &AppState, d: &DetectorRow, v: &VersionRow) ->
     Ok(drift_report(&reference, &recent))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/detectors/{id}",
+    tag = "detectors",
+    params(("id" = i64, Path, description = "the detector id")),
+    responses((status = 200, description = "the detector, its drift and last 24 h", body = Object, content_type = "application/json"))
+)]
 async fn get(caller: Caller, state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
     caller.require(Permission::Read)?;
     let d = detector_of(&state, &path).await?;
@@ -202,6 +224,13 @@ async fn get(caller: Caller, state: web::Data<AppState>, path: web::Path<String>
     Ok(HttpResponse::Ok().json(body))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/detectors/{id}/versions",
+    tag = "detectors",
+    params(("id" = i64, Path, description = "the detector id")),
+    responses((status = 200, description = "its versions", body = Object, content_type = "application/json"))
+)]
 async fn versions(
     caller: Caller,
     state: web::Data<AppState>,
@@ -213,6 +242,13 @@ async fn versions(
     Ok(HttpResponse::Ok().json(json!({ "items": rows.iter().map(|v| version_json(v, false)).collect::<Vec<_>>() })))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/detectors/{id}/versions/{version}",
+    tag = "detectors",
+    params(("id" = i64, Path, description = "the detector id"), ("version" = i32, Path, description = "the version number")),
+    responses((status = 200, description = "the version with its calibration", body = Object, content_type = "application/json"))
+)]
 async fn version(
     caller: Caller,
     state: web::Data<AppState>,
@@ -232,13 +268,21 @@ async fn version(
     Ok(HttpResponse::Ok().json(version_json(&v, true)))
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct Recalibrate {
     #[serde(default)]
     dataset_version: Option<i32>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/detectors/{id}/calibrate",
+    tag = "detectors",
+    params(("id" = i64, Path, description = "the detector id")),
+    request_body(content = Recalibrate, content_type = "application/json"),
+    responses((status = 202, description = "the calibration job", body = Object, content_type = "application/json"))
+)]
 async fn recalibrate(
     caller: Caller,
     state: web::Data<AppState>,
@@ -426,6 +470,14 @@ struct ScoreAnswer {
     rows: Vec<RowOut>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/detectors/{id}/score",
+    tag = "detectors",
+    params(("id" = i64, Path, description = "the detector id")),
+    request_body(description = "`{\"rows\": [...]}`, a JSON array of rows, or CSV", content((Object = "application/json"), (String = "text/csv"))),
+    responses((status = 200, description = "a verdict per row", body = Object, content_type = "application/json"))
+)]
 async fn score(
     caller: Caller,
     state: web::Data<AppState>,
@@ -478,6 +530,13 @@ fn score_json(r: &ScoreRow) -> Value {
     })
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/detectors/{id}/scores",
+    tag = "detectors",
+    params(("id" = i64, Path, description = "the detector id"), ("anomalies" = Option<bool>, Query), ("since" = Option<String>, Query, description = "RFC 3339 time"), ("version" = Option<i32>, Query), ("cursor" = Option<String>, Query, description = "opaque cursor from the previous page's next_cursor"), ("limit" = Option<i64>, Query, minimum = 1, maximum = 500, description = "page size (default 50)")),
+    responses((status = 200, description = "scored rows, newest first", body = Object, content_type = "application/json"))
+)]
 async fn scores(
     caller: Caller,
     state: web::Data<AppState>,
@@ -504,3 +563,8 @@ async fn scores(
     let items: Vec<Value> = rows.iter().map(score_json).collect();
     Ok(HttpResponse::Ok().json(Page::new(items, limit, |v| v["id"].as_i64().unwrap_or(0))))
 }
+
+/// This module's part of the OpenAPI document.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(create, list, get, versions, version, recalibrate, score, scores))]
+pub struct Doc;

@@ -11,11 +11,8 @@ use futures_util::stream;
 use serde::Deserialize;
 use std::time::Duration;
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/jobs").route(web::get().to(list)))
-        .service(web::resource("/jobs/{id}").route(web::get().to(get)))
-        .service(web::resource("/jobs/{id}/cancel").route(web::post().to(cancel)))
-        .service(web::resource("/jobs/{id}/events").route(web::get().to(events)));
+pub fn routes(r: &mut super::Routes) {
+    r.get("/jobs", list).get("/jobs/{id}", get).post("/jobs/{id}/cancel", cancel).get("/jobs/{id}/events", events);
 }
 
 pub const STATUSES: &[&str] = &["queued", "running", "succeeded", "failed", "cancelled"];
@@ -36,6 +33,13 @@ struct ListQuery {
     limit: Option<String>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/jobs",
+    tag = "jobs",
+    params(("status" = Option<String>, Query, description = "queued, running, succeeded, failed or cancelled"), ("kind" = Option<String>, Query, description = "job kind"), ("cursor" = Option<String>, Query, description = "opaque cursor from the previous page's next_cursor"), ("limit" = Option<i64>, Query, minimum = 1, maximum = 500, description = "page size (default 50)")),
+    responses((status = 200, description = "a page of jobs", body = Object, content_type = "application/json"))
+)]
 async fn list(caller: Caller, state: web::Data<AppState>, q: web::Query<ListQuery>) -> Result<HttpResponse, ApiError> {
     caller.require(Permission::Read)?;
     if let Some(s) = q.status.as_deref() {
@@ -61,11 +65,25 @@ async fn load(store: &Store, raw: &str) -> Result<JobRow, ApiError> {
     store.get_job(id).await?.ok_or_else(|| ApiError::not_found(format!("job {id} does not exist")))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/jobs/{id}",
+    tag = "jobs",
+    params(("id" = i64, Path, description = "the job id")),
+    responses((status = 200, description = "the job", body = Object, content_type = "application/json"))
+)]
 async fn get(caller: Caller, state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
     caller.require(Permission::Read)?;
     Ok(HttpResponse::Ok().json(load(&state.store, &path).await?))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/jobs/{id}/cancel",
+    tag = "jobs",
+    params(("id" = i64, Path, description = "the job id")),
+    responses((status = 200, description = "a queued job, now cancelled", body = Object, content_type = "application/json"), (status = 202, description = "a running job, asked to stop", body = Object, content_type = "application/json"))
+)]
 async fn cancel(caller: Caller, state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
     caller.require(Permission::CreateResources)?;
     let job = load(&state.store, &path).await?;
@@ -95,6 +113,13 @@ fn sse(event: &str, job: &JobRow) -> web::Bytes {
 /// Server-sent events: `state` when the status changes, `progress` when progress or the
 /// message moves, a comment every 15 s to keep proxies open; the stream ends with the job.
 /// Reads the store, so it follows jobs run by any worker on any machine.
+#[utoipa::path(
+    get,
+    path = "/api/v1/jobs/{id}/events",
+    tag = "jobs",
+    params(("id" = i64, Path, description = "the job id")),
+    responses((status = 200, description = "server-sent events: state and progress, until the job ends", body = String, content_type = "text/event-stream"))
+)]
 async fn events(caller: Caller, state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
     caller.require(Permission::Read)?;
     let job = load(&state.store, &path).await?;
@@ -151,3 +176,8 @@ async fn events(caller: Caller, state: web::Data<AppState>, path: web::Path<Stri
         .insert_header(("X-Accel-Buffering", "no"))
         .streaming(body))
 }
+
+/// This module's part of the OpenAPI document.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(list, get, cancel, events))]
+pub struct Doc;

@@ -109,6 +109,8 @@ pub async fn track(
     Ok(res)
 }
 
+/// Prometheus metrics: requests and latency per route, jobs by status, detector rows and drift.
+#[utoipa::path(get, path = "/metrics", tag = "meta", responses((status = 200, description = "metrics in the Prometheus text format", body = String, content_type = "text/plain")))]
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     if let Ok(counts) = state.store.job_counts().await {
         for s in ["queued", "running", "succeeded", "failed", "cancelled"] {

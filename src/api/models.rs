@@ -14,12 +14,13 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/models").route(web::post().to(create)).route(web::get().to(list)))
-        .service(web::resource("/models/{id}").route(web::get().to(get)))
-        .service(web::resource("/models/{id}/metrics").route(web::get().to(metrics)))
-        .service(web::resource("/models/{id}/file").route(web::get().to(file)))
-        .service(web::resource("/models/{id}/samples").route(web::post().to(samples)));
+pub fn routes(r: &mut super::Routes) {
+    r.post("/models", create)
+        .get("/models", list)
+        .get("/models/{id}", get)
+        .get("/models/{id}/metrics", metrics)
+        .get("/models/{id}/file", file)
+        .post("/models/{id}/samples", samples);
 }
 
 /// Largest `n` answered in the response; more (or a `dataset_name`) runs as a job.
@@ -136,28 +137,47 @@ pub fn parse_spec(spec: Option<&Value>, default_threads: usize) -> Result<VaePar
     Ok(p)
 }
 
-#[derive(Deserialize)]
+// A training request: the body of `POST /models`, and what the dashboard's form becomes.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct CreateModel {
-    dataset_id: i64,
+pub(crate) struct CreateModel {
+    pub(crate) dataset_id: i64,
     #[serde(default)]
-    version: Option<i32>,
+    pub(crate) version: Option<i32>,
     #[serde(default)]
-    spec: Option<Value>,
+    pub(crate) spec: Option<Value>,
     #[serde(default)]
-    name: Option<String>,
+    pub(crate) name: Option<String>,
     #[serde(default)]
-    checkpoint_every: Option<usize>,
+    pub(crate) checkpoint_every: Option<usize>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/models",
+    tag = "models",
+    request_body(content = CreateModel, content_type = "application/json"),
+    responses((status = 202, description = "the model and its training job", body = Object, content_type = "application/json"))
+)]
 async fn create(caller: Caller, state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, ApiError> {
     caller.require(Permission::CreateResources)?;
     let req: CreateModel = json_body(&body)?;
+    let (model_id, job_id) = queue_training(&state, &req).await?;
+    let model = state.store.get_model(model_id).await?.ok_or_else(|| anyhow::anyhow!("model {model_id} vanished"))?;
+    let job = state.store.get_job(job_id).await?;
+    let mut body = model_json(&model);
+    body["job"] = serde_json::to_value(job).unwrap_or(Value::Null);
+    Ok(HttpResponse::Accepted().insert_header(("Location", format!("/api/v1/models/{model_id}"))).json(body))
+}
+
+/// Checks a training request against its dataset and queues the model and its job: (model, job).
+/// The API and the dashboard's form both come through here, so they refuse alike.
+pub(crate) async fn queue_training(state: &AppState, req: &CreateModel) -> Result<(i64, i64), ApiError> {
     let params = parse_spec(req.spec.as_ref(), state.threads)?;
     if req.checkpoint_every == Some(0) {
         return Err(ApiError::bad_field("checkpoint_every", "checkpoint_every must be at least 1"));
     }
-    let (d, v) = dataset_version(&state, req.dataset_id, req.version).await?;
+    let (d, v) = dataset_version(state, req.dataset_id, req.version).await?;
     // the spec must fit the data: conditions name categorical columns that exist
     let modelled: Vec<&crate::domain::ColumnSchema> =
         v.schema.0.columns.iter().filter(|c| crate::bridge::modelled(c.kind, c.role)).collect();
@@ -182,11 +202,7 @@ async fn create(caller: Caller, state: web::Data<AppState>, body: web::Bytes) ->
     let m = new_model(name, d.id, &v, &params)?;
     let (model_id, job_id) = state.store.create_model(&m, req.checkpoint_every).await?;
     tracing::info!(model = model_id, job = job_id, dataset = d.id, version = v.version, "training queued");
-    let model = state.store.get_model(model_id).await?.ok_or_else(|| anyhow::anyhow!("model {model_id} vanished"))?;
-    let job = state.store.get_job(job_id).await?;
-    let mut body = model_json(&model);
-    body["job"] = serde_json::to_value(job).unwrap_or(Value::Null);
-    Ok(HttpResponse::Accepted().insert_header(("Location", format!("/api/v1/models/{model_id}"))).json(body))
+    Ok((model_id, job_id))
 }
 
 #[derive(Deserialize)]
@@ -196,6 +212,13 @@ struct ListQuery {
     limit: Option<String>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/models",
+    tag = "models",
+    params(("dataset_id" = Option<i64>, Query, description = "only this dataset's models"), ("cursor" = Option<String>, Query, description = "opaque cursor from the previous page's next_cursor"), ("limit" = Option<i64>, Query, minimum = 1, maximum = 500, description = "page size (default 50)")),
+    responses((status = 200, description = "a page of models", body = Object, content_type = "application/json"))
+)]
 async fn list(caller: Caller, state: web::Data<AppState>, q: web::Query<ListQuery>) -> Result<HttpResponse, ApiError> {
     caller.require(Permission::Read)?;
     let (before, limit) = Cursor { cursor: q.cursor.clone(), limit: q.limit.clone() }.parse()?;
@@ -212,11 +235,25 @@ async fn load(state: &AppState, raw: &str) -> Result<ModelRow, ApiError> {
     state.store.get_model(id).await?.ok_or_else(|| ApiError::not_found(format!("model {id} does not exist")))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/models/{id}",
+    tag = "models",
+    params(("id" = i64, Path, description = "the model id")),
+    responses((status = 200, description = "the model", body = Object, content_type = "application/json"))
+)]
 async fn get(caller: Caller, state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
     caller.require(Permission::Read)?;
     Ok(HttpResponse::Ok().json(model_json(&load(&state, &path).await?)))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/models/{id}/metrics",
+    tag = "models",
+    params(("id" = i64, Path, description = "the model id")),
+    responses((status = 200, description = "per-epoch losses", body = Object, content_type = "application/json"))
+)]
 async fn metrics(
     caller: Caller,
     state: web::Data<AppState>,
@@ -228,6 +265,13 @@ async fn metrics(
     Ok(HttpResponse::Ok().json(json!({ "model_id": m.id, "status": model_status(&m.job_status), "epochs": epochs })))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/models/{id}/file",
+    tag = "models",
+    params(("id" = i64, Path, description = "the model id")),
+    responses((status = 200, description = "the model file (safetensors)", body = Vec<u8>, content_type = "application/octet-stream"))
+)]
 async fn file(caller: Caller, state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
     caller.require(Permission::Read)?;
     let m = load(&state, &path).await?;
@@ -241,7 +285,7 @@ async fn file(caller: Caller, state: web::Data<AppState>, path: web::Path<String
         .body(bytes))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct SampleBody {
     n: usize,
@@ -255,15 +299,19 @@ struct SampleBody {
     dataset_name: Option<String>,
     /// Only rows whose numeric columns lie in these `[low, high]` ranges (rejection sampling).
     #[serde(default)]
+    #[schema(value_type = Option<Object>)]
     ranges: Option<std::collections::BTreeMap<String, [f64; 2]>>,
     /// Rows near this one: `{"row": {...}, "spread": 0.5}`.
     #[serde(default)]
+    #[schema(value_type = Option<Object>)]
     near: Option<Near>,
     /// `n` rows from `from` to `to` along the latent line between them.
     #[serde(default)]
+    #[schema(value_type = Option<Object>)]
     interpolate: Option<Interpolate>,
     /// `n` rows along one latent dimension: `{"dim": 0, "from": -3, "to": 3, "row"?: {...}}`.
     #[serde(default)]
+    #[schema(value_type = Option<Object>)]
     traverse: Option<Traverse>,
 }
 
@@ -423,6 +471,66 @@ fn explore_of(b: &SampleBody, fitted: &FittedVae) -> Result<Option<Explore>, Api
     Ok(None)
 }
 
+/// Checks a sampling request of model `m` (rows, temperature, a trained model, its condition
+/// columns) and returns the loaded model. The API and the dashboard's form both come through here.
+pub(crate) async fn check_sample(state: &AppState, m: &ModelRow, sreq: &SampleRequest) -> Result<FittedVae, ApiError> {
+    if sreq.n == 0 || sreq.n > state.limits.max_rows {
+        return Err(ApiError::bad_field("n", format!("n must be from 1 to {}", state.limits.max_rows)));
+    }
+    if !(sreq.temperature.is_finite() && sreq.temperature >= 0.0) {
+        return Err(ApiError::bad_field("temperature", "temperature must be a finite number >= 0"));
+    }
+    let bytes = state.store.model_file(m.id).await?.ok_or_else(|| {
+        ApiError::conflict(format!("model {} cannot sample yet: it is {}", m.id, model_status(&m.job_status)))
+    })?;
+    let id = m.id;
+    let fitted = web::block(move || FittedVae::from_bytes(&bytes))
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?
+        .map_err(|e| anyhow::anyhow!("model {id} file: {e}"))?;
+    // conditions are checked before anything is queued, so a typo fails now, not at night
+    let allowed = fitted.condition_columns().into_iter().map(String::from).collect::<Vec<_>>();
+    for k in sreq.conditions.keys() {
+        if !allowed.contains(k) {
+            return Err(ApiError::bad_field(
+                &format!("conditions.{k}"),
+                format!("model {id} was not trained to condition on '{k}'; it conditions on {allowed:?}"),
+            ));
+        }
+    }
+    Ok(fitted)
+}
+
+/// Queues a checked sampling request as a `sample` job whose rows become a new dataset.
+pub(crate) async fn queue_sample(
+    state: &AppState,
+    role: crate::domain::Role,
+    sreq: &SampleRequest,
+) -> Result<i64, ApiError> {
+    if !role.allows(Permission::CreateResources) {
+        return Err(ApiError::forbidden(format!(
+            "more than {DIRECT_SAMPLE_MAX} rows are stored as a new dataset, which the role '{}' may not create",
+            role.as_str()
+        )));
+    }
+    if let Some(name) = &sreq.dataset_name {
+        crate::domain::DatasetName::parse(name).map_err(|e| ApiError::bad_field("dataset_name", e))?;
+        if state.store.dataset_id_by_name(name).await?.is_some() {
+            return Err(ApiError::bad_field("dataset_name", format!("a dataset named '{name}' exists already")));
+        }
+    }
+    let payload = serde_json::to_value(sreq).map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok(state.store.enqueue(&NewJob::new("sample", payload)).await?)
+}
+
+#[utoipa::path(
+    post,
+    path = "/api/v1/models/{id}/samples",
+    tag = "models",
+    params(("id" = i64, Path, description = "the model id"), ("Accept" = Option<String>, Header, description = "application/json (default) or text/csv")),
+    request_body(content = SampleBody, content_type = "application/json"),
+    responses((status = 200, description = "the sampled rows", body = Object, content_type = "application/json"), (status = 202, description = "a sampling job, for large n or when saved as a dataset", body = Object, content_type = "application/json"))
+)]
 async fn samples(
     req: HttpRequest,
     caller: Caller,
@@ -433,38 +541,15 @@ async fn samples(
     caller.require(Permission::Read)?;
     let m = load(&state, &path).await?;
     let b: SampleBody = json_body(&body)?;
-    if b.n == 0 || b.n > state.limits.max_rows {
-        return Err(ApiError::bad_field("n", format!("n must be from 1 to {}", state.limits.max_rows)));
-    }
-    let temperature = b.temperature.unwrap_or(1.0);
-    if !(temperature.is_finite() && temperature >= 0.0) {
-        return Err(ApiError::bad_field("temperature", "temperature must be a finite number >= 0"));
-    }
-    let bytes = state.store.model_file(m.id).await?.ok_or_else(|| {
-        ApiError::conflict(format!("model {} cannot sample yet: it is {}", m.id, model_status(&m.job_status)))
-    })?;
     let sreq = SampleRequest {
         model_id: m.id,
         n: b.n,
         conditions: b.conditions.clone(),
         seed: b.seed,
-        temperature,
+        temperature: b.temperature.unwrap_or(1.0),
         dataset_name: b.dataset_name.clone(),
     };
-    let fitted = web::block(move || FittedVae::from_bytes(&bytes))
-        .await
-        .map_err(|e| anyhow::anyhow!("{e}"))?
-        .map_err(|e| anyhow::anyhow!("model {} file: {e}", m.id))?;
-    // conditions are checked before anything is queued, so a typo fails now, not at night
-    let allowed = fitted.condition_columns().into_iter().map(String::from).collect::<Vec<_>>();
-    for k in sreq.conditions.keys() {
-        if !allowed.contains(k) {
-            return Err(ApiError::bad_field(
-                &format!("conditions.{k}"),
-                format!("model {} was not trained to condition on '{k}'; it conditions on {allowed:?}", m.id),
-            ));
-        }
-    }
+    let fitted = check_sample(&state, &m, &sreq).await?;
     let explore = explore_of(&b, &fitted)?;
     if explore.is_some() && sreq.n > DIRECT_SAMPLE_MAX {
         return Err(ApiError::bad_field(
@@ -473,20 +558,7 @@ async fn samples(
         ));
     }
     if sreq.n > DIRECT_SAMPLE_MAX || sreq.dataset_name.is_some() {
-        if !caller.role.allows(Permission::CreateResources) {
-            return Err(ApiError::forbidden(format!(
-                "more than {DIRECT_SAMPLE_MAX} rows are stored as a new dataset, which the role '{}' may not create",
-                caller.role.as_str()
-            )));
-        }
-        if let Some(name) = &sreq.dataset_name {
-            crate::domain::DatasetName::parse(name).map_err(|e| ApiError::bad_field("dataset_name", e))?;
-            if state.store.dataset_id_by_name(name).await?.is_some() {
-                return Err(ApiError::bad_field("dataset_name", format!("a dataset named '{name}' exists already")));
-            }
-        }
-        let payload = serde_json::to_value(&sreq).map_err(|e| anyhow::anyhow!("{e}"))?;
-        let job_id = state.store.enqueue(&NewJob::new("sample", payload)).await?;
+        let job_id = queue_sample(&state, caller.role, &sreq).await?;
         let job = state.store.get_job(job_id).await?;
         return Ok(HttpResponse::Accepted().insert_header(("Location", format!("/api/v1/jobs/{job_id}"))).json(job));
     }
@@ -550,3 +622,8 @@ async fn samples(
     }
     Ok(answer.body(out))
 }
+
+/// This module's part of the OpenAPI document.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(create, list, get, metrics, file, samples))]
+pub struct Doc;

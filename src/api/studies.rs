@@ -17,15 +17,17 @@ use base64::Engine;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/studies").route(web::post().to(create)).route(web::get().to(list)))
-        .service(web::resource("/studies/{id}").route(web::get().to(get)))
-        .service(web::resource("/studies/{id}/runs").route(web::post().to(create_run)).route(web::get().to(runs)))
-        .service(web::resource("/studies/{id}/candidates").route(web::get().to(study_candidates)))
-        .service(web::resource("/studies/{id}/ask").route(web::post().to(ask)))
-        .service(web::resource("/studies/{id}/tell").route(web::post().to(tell)))
-        .service(web::resource("/runs/{id}").route(web::get().to(get_run)))
-        .service(web::resource("/runs/{id}/candidates").route(web::get().to(run_candidates)));
+pub fn routes(r: &mut super::Routes) {
+    r.post("/studies", create)
+        .get("/studies", list)
+        .get("/studies/{id}", get)
+        .post("/studies/{id}/runs", create_run)
+        .get("/studies/{id}/runs", runs)
+        .get("/studies/{id}/candidates", study_candidates)
+        .post("/studies/{id}/ask", ask)
+        .post("/studies/{id}/tell", tell)
+        .get("/runs/{id}", get_run)
+        .get("/runs/{id}/candidates", run_candidates);
 }
 
 /// Most evaluations one run may make.
@@ -43,7 +45,7 @@ impl From<StudiesError> for ApiError {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct CreateStudy {
     name: String,
@@ -54,21 +56,41 @@ struct CreateStudy {
     spec: Value,
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/studies",
+    tag = "studies",
+    request_body(content = CreateStudy, content_type = "application/json"),
+    responses((status = 201, description = "the study", body = Object, content_type = "application/json"))
+)]
 async fn create(caller: Caller, state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, ApiError> {
     caller.require(Permission::CreateResources)?;
     let req: CreateStudy = json_body(&body)?;
-    let spec: StudySpec = serde_json::from_value(req.spec).map_err(|e| ApiError::bad_field("spec", e.to_string()))?;
-    if let Some(id) = req.dataset_id {
+    let id = create_study(&state, &req.name, req.dataset_id, req.version, req.spec).await?;
+    let row = state.store.get_study(id).await?.ok_or_else(|| anyhow::anyhow!("study {id} vanished"))?;
+    Ok(HttpResponse::Created().insert_header(("Location", format!("/api/v1/studies/{id}"))).json(study_json(&row, &[])))
+}
+
+/// Checks a study request (the spec, its dataset) and stores the study; the API and the
+/// dashboard's form both create studies here, so both refuse with the same field and message.
+pub(crate) async fn create_study(
+    state: &AppState,
+    name: &str,
+    dataset_id: Option<i64>,
+    version: Option<i32>,
+    spec: Value,
+) -> Result<i64, ApiError> {
+    let spec: StudySpec = serde_json::from_value(spec).map_err(|e| ApiError::bad_field("spec", e.to_string()))?;
+    if let Some(id) = dataset_id {
         if state.store.get_dataset(id).await?.is_none() {
             return Err(ApiError::bad_field("dataset_id", format!("dataset {id} does not exist")));
         }
-    } else if req.version.is_some() {
+    } else if version.is_some() {
         return Err(ApiError::bad_field("version", "a version needs a dataset_id"));
     }
-    let id = studies::create(&state.store, &req.name, req.dataset_id.map(|d| (d, req.version)), spec).await?;
+    let id = studies::create(&state.store, name, dataset_id.map(|d| (d, version)), spec).await?;
     tracing::info!(study = id, "study created");
-    let row = state.store.get_study(id).await?.ok_or_else(|| anyhow::anyhow!("study {id} vanished"))?;
-    Ok(HttpResponse::Created().insert_header(("Location", format!("/api/v1/studies/{id}"))).json(study_json(&row, &[])))
+    Ok(id)
 }
 
 /// A study with its surrogates' fit scores (not their parameters) and its runs.
@@ -114,6 +136,13 @@ struct ListQuery {
     limit: Option<String>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/studies",
+    tag = "studies",
+    params(("cursor" = Option<String>, Query, description = "opaque cursor from the previous page's next_cursor"), ("limit" = Option<i64>, Query, minimum = 1, maximum = 500, description = "page size (default 50)")),
+    responses((status = 200, description = "a page of studies", body = Object, content_type = "application/json"))
+)]
 async fn list(caller: Caller, state: web::Data<AppState>, q: web::Query<ListQuery>) -> Result<HttpResponse, ApiError> {
     caller.require(Permission::Read)?;
     let (after, limit) = Cursor { cursor: q.cursor.clone(), limit: q.limit.clone() }.parse()?;
@@ -122,6 +151,13 @@ async fn list(caller: Caller, state: web::Data<AppState>, q: web::Query<ListQuer
     Ok(HttpResponse::Ok().json(Page::new(items, limit, |v| v["id"].as_i64().unwrap_or(0))))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/studies/{id}",
+    tag = "studies",
+    params(("id" = i64, Path, description = "the study id")),
+    responses((status = 200, description = "the study and its runs", body = Object, content_type = "application/json"))
+)]
 async fn get(caller: Caller, state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
     caller.require(Permission::Read)?;
     let row = study_of(&state, &path).await?;
@@ -129,6 +165,13 @@ async fn get(caller: Caller, state: web::Data<AppState>, path: web::Path<String>
     Ok(HttpResponse::Ok().json(study_json(&row, &runs)))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/studies/{id}/runs",
+    tag = "studies",
+    params(("id" = i64, Path, description = "the study id")),
+    responses((status = 200, description = "the study's runs", body = Object, content_type = "application/json"))
+)]
 async fn runs(caller: Caller, state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
     caller.require(Permission::Read)?;
     let row = study_of(&state, &path).await?;
@@ -136,7 +179,7 @@ async fn runs(caller: Caller, state: web::Data<AppState>, path: web::Path<String
     Ok(HttpResponse::Ok().json(json!({ "items": runs.iter().map(run_json).collect::<Vec<_>>() })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct CreateRun {
     solver: String,
@@ -145,6 +188,14 @@ struct CreateRun {
     seed: u64,
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/studies/{id}/runs",
+    tag = "studies",
+    params(("id" = i64, Path, description = "the study id")),
+    request_body(content = CreateRun, content_type = "application/json"),
+    responses((status = 202, description = "the run and its job", body = Object, content_type = "application/json"))
+)]
 async fn create_run(
     caller: Caller,
     state: web::Data<AppState>,
@@ -154,15 +205,32 @@ async fn create_run(
     caller.require(Permission::CreateResources)?;
     let row = study_of(&state, &path).await?;
     let req: CreateRun = json_body(&body)?;
-    let kind = SolverKind::parse(&req.solver).ok_or_else(|| {
+    let budget = i64::try_from(req.budget).unwrap_or(i64::MAX);
+    // a seed beyond 63 bits is refused by the range check like a negative one
+    let seed = i64::try_from(req.seed).unwrap_or(-1);
+    let (run_id, _) = start_run(&state, &row, &req.solver, budget, seed).await?;
+    let run = state.store.get_run(run_id).await?.ok_or_else(|| anyhow::anyhow!("run {run_id} vanished"))?;
+    Ok(HttpResponse::Accepted().insert_header(("Location", format!("/api/v1/runs/{run_id}"))).json(run_json(&run)))
+}
+
+/// Checks a run request against its study and queues the run; answers (run id, job id). The
+/// API and the dashboard's form both start runs here.
+pub(crate) async fn start_run(
+    state: &AppState,
+    row: &StudyRow,
+    solver: &str,
+    budget: i64,
+    seed: i64,
+) -> Result<(i64, i64), ApiError> {
+    let kind = SolverKind::parse(solver).ok_or_else(|| {
         let names: Vec<&str> = SolverKind::ALL.iter().map(|k| k.name()).collect();
-        ApiError::bad_field("solver", format!("unknown solver '{}'; one of {}", req.solver, names.join(", ")))
+        ApiError::bad_field("solver", format!("unknown solver '{solver}'; one of {}", names.join(", ")))
     })?;
-    if req.budget == 0 || req.budget > MAX_BUDGET {
+    if !(1..=MAX_BUDGET as i64).contains(&budget) {
         return Err(ApiError::bad_field("budget", format!("budget must be from 1 to {MAX_BUDGET} evaluations")));
     }
-    if req.seed > i64::MAX as u64 {
-        return Err(ApiError::bad_field("seed", "seed must fit in 63 bits"));
+    if seed < 0 {
+        return Err(ApiError::bad_field("seed", "seed must be a whole number from 0 to 2^63 - 1 (63 bits)"));
     }
     let objectives = row.spec.0["objectives"].as_array().cloned().unwrap_or_default();
     if let Some(o) = objectives.iter().find(|o| o.get("expr").is_none_or(|e| e.is_null())) {
@@ -184,12 +252,18 @@ async fn create_run(
             ),
         ));
     }
-    let (run_id, job_id) = state.store.create_run(row.id, kind.name(), req.budget as i32, req.seed as i64).await?;
+    let (run_id, job_id) = state.store.create_run(row.id, kind.name(), budget as i32, seed).await?;
     tracing::info!(study = row.id, run = run_id, job = job_id, solver = kind.name(), "optimisation run queued");
-    let run = state.store.get_run(run_id).await?.ok_or_else(|| anyhow::anyhow!("run {run_id} vanished"))?;
-    Ok(HttpResponse::Accepted().insert_header(("Location", format!("/api/v1/runs/{run_id}"))).json(run_json(&run)))
+    Ok((run_id, job_id))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/runs/{id}",
+    tag = "studies",
+    params(("id" = i64, Path, description = "the run id")),
+    responses((status = 200, description = "the run", body = Object, content_type = "application/json"))
+)]
 async fn get_run(
     caller: Caller,
     state: web::Data<AppState>,
@@ -271,6 +345,13 @@ fn parse_order(sort: Option<&str>, row: &StudyRow) -> Result<CandidateOrder, Api
     })
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/studies/{id}/candidates",
+    tag = "studies",
+    params(("id" = i64, Path, description = "the study id"), ("sort" = Option<String>, Query, description = "score (default), iteration or novelty"), ("feasible" = Option<bool>, Query), ("pareto" = Option<bool>, Query), ("status" = Option<String>, Query, description = "asked or told"), ("format" = Option<String>, Query, description = "json (default) or csv"), ("cursor" = Option<String>, Query, description = "opaque cursor from the previous page's next_cursor"), ("limit" = Option<i64>, Query, minimum = 1, maximum = 500, description = "page size (default 50)")),
+    responses((status = 200, description = "a page of candidates", body = Object, content_type = "application/json"))
+)]
 async fn study_candidates(
     caller: Caller,
     state: web::Data<AppState>,
@@ -282,6 +363,13 @@ async fn study_candidates(
     candidates(&state, row, None, q.into_inner()).await
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/runs/{id}/candidates",
+    tag = "studies",
+    params(("id" = i64, Path, description = "the run id"), ("sort" = Option<String>, Query, description = "score (default), iteration or novelty"), ("feasible" = Option<bool>, Query), ("pareto" = Option<bool>, Query), ("status" = Option<String>, Query, description = "asked or told"), ("format" = Option<String>, Query, description = "json (default) or csv"), ("cursor" = Option<String>, Query, description = "opaque cursor from the previous page's next_cursor"), ("limit" = Option<i64>, Query, minimum = 1, maximum = 500, description = "page size (default 50)")),
+    responses((status = 200, description = "a page of candidates", body = Object, content_type = "application/json"))
+)]
 async fn run_candidates(
     caller: Caller,
     state: web::Data<AppState>,
@@ -411,7 +499,7 @@ fn export_table(items: &[CandidateRow], parquet: bool) -> anyhow::Result<Vec<u8>
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct AskBody {
     #[serde(default = "one")]
@@ -422,6 +510,14 @@ fn one() -> usize {
     1
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/studies/{id}/ask",
+    tag = "studies",
+    params(("id" = i64, Path, description = "the study id")),
+    request_body(content = AskBody, content_type = "application/json"),
+    responses((status = 200, description = "the designs to build and measure", body = Object, content_type = "application/json"))
+)]
 async fn ask(
     caller: Caller,
     state: web::Data<AppState>,
@@ -438,12 +534,20 @@ async fn ask(
     Ok(HttpResponse::Ok().json(json!({ "items": items })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct TellBody {
     results: Vec<Told>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/studies/{id}/tell",
+    tag = "studies",
+    params(("id" = i64, Path, description = "the study id")),
+    request_body(content = TellBody, content_type = "application/json"),
+    responses((status = 200, description = "the candidates with their results", body = Object, content_type = "application/json"))
+)]
 async fn tell(
     caller: Caller,
     state: web::Data<AppState>,
@@ -479,3 +583,8 @@ async fn tell(
         b.results.iter().zip(&outcomes).map(|(t, o)| json!({ "candidate_id": t.candidate_id, "outcome": o })).collect();
     Ok(HttpResponse::Ok().json(json!({ "items": items })))
 }
+
+/// This module's part of the OpenAPI document.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(create, list, get, create_run, runs, study_candidates, run_candidates, ask, tell, get_run))]
+pub struct Doc;

@@ -198,6 +198,10 @@ pub async fn run_worker(store: Store, cfg: WorkerConfig, mut shutdown: watch::Re
                 Ok(n) => tracing::info!(rows = n, "scored rows past their detector's retention deleted"),
                 Err(e) => tracing::error!(error = %format!("{e:#}"), "purging scored rows failed"),
             }
+            // Idempotency-Keys are honoured for 24 hours
+            if let Err(e) = store.purge_idempotency(chrono::Utc::now() - chrono::Duration::hours(24)).await {
+                tracing::error!(error = %format!("{e:#}"), "purging idempotency records failed");
+            }
         }
         let permit = tokio::select! {
             p = slots.clone().acquire_owned() => p?,

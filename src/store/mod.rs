@@ -3,6 +3,7 @@
 
 mod datasets;
 mod detectors;
+mod idempotency;
 mod jobs;
 mod models;
 mod schedules;
@@ -15,7 +16,8 @@ pub use datasets::{
 pub use detectors::{
     DetectorRow, NewDetector, NewDetectorVersion, NewScore, ScoreQuery, ScoreRow, ScoreWriter, VersionRow,
 };
-pub use jobs::{ClaimedJob, JobOutcome, JobRow, Lease, NewJob};
+pub use idempotency::Reservation;
+pub use jobs::{ClaimedJob, JobOutcome, JobRow, Lease, NewJob, Retried};
 pub use models::{ModelRow, NewModel, TrainedModel};
 pub use schedules::{FireRow, NewSchedule, ScheduleRow};
 pub use studies::{

@@ -4,6 +4,7 @@ mod helpers;
 
 mod access;
 mod browser;
+mod contract;
 mod datasets;
 mod datasets_bad_input;
 mod detectors;
@@ -15,3 +16,6 @@ mod schedules;
 mod studies;
 mod synthetic;
 mod web;
+mod web_generate;
+mod web_plan;
+mod web_train;
