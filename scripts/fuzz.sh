@@ -3,6 +3,9 @@
 # `genfab serve` on loopback, with an admin token, on a fresh SQLite store with a few real
 # datasets, and fails on any 5xx answer or any answer that breaks the document's schema.
 # The count of requests and of 5xx answers comes from the server's own /metrics.
+# Left out: DELETE /api/v1/tokens/{id} (it would revoke the fuzzer's own token, id 1, and leave
+# every later request at 401), and schemathesis's coverage phase (schemathesis 4.32 crashes in it
+# on Python 3.11 with "AST constructor recursion depth mismatch", inside hypothesis).
 #
 #   bash scripts/fuzz.sh                 # uses target/debug/genfab (built by the tests)
 #   GENFAB_BIN=target/release/genfab FUZZ_SECONDS=300 bash scripts/fuzz.sh
@@ -43,7 +46,8 @@ set +e
 "$VENV/bin/schemathesis" run "$BASE/api/v1/openapi.json" \
     -H "Authorization: Bearer $TOKEN" \
     --checks not_a_server_error,response_schema_conformance,status_code_conformance,content_type_conformance \
-    --phases examples,coverage,fuzzing \
+    --phases examples,fuzzing \
+    --exclude-path-regex '^/api/v1/tokens/' \
     --max-time "$SECONDS_BUDGET" \
     --workers 2 \
     --request-timeout 30 \
