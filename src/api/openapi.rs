@@ -112,6 +112,8 @@ pub fn spec() -> &'static Value {
                     }
                     if path.contains('{') {
                         add("404", "no such resource");
+                        // e.g. deleting a dataset a running job uses, the file of a model still training
+                        add("409", "the resource's current state does not allow this (the problem says why)");
                     }
                     if has_body {
                         add("409", "the request conflicts with what is stored (a duplicate name, a stale state)");
@@ -127,6 +129,15 @@ pub fn spec() -> &'static Value {
                 }
             }
         }
+        // server-sent events: each event's fields (a client reads `data` as a job, as GET /jobs/{id})
+        v["paths"]["/api/v1/jobs/{id}/events"]["get"]["responses"]["200"]["content"]["text/event-stream"]["schema"] = json!({
+            "type": "object",
+            "properties": {
+                "event": { "type": "string", "enum": ["state", "progress"] },
+                "id": { "type": "string" },
+                "data": { "type": "string", "description": "the job, as JSON" }
+            }
+        });
         v
     })
 }
