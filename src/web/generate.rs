@@ -7,6 +7,7 @@
 //! dataset exists; synthetic rows then open their report, `/datasets/{id}/report`.
 
 use super::layout::{csrf_field, figure, page, page_with_refresh};
+use super::pages::{time, unexpected, with_status};
 use super::plots;
 use super::session::Session;
 use crate::api::error::ApiError;
@@ -42,22 +43,8 @@ const PLOT_LEVELS: usize = 30;
 /// Seconds between reloads of a running generation's page.
 const REFRESH_SECS: u32 = 2;
 
-fn unexpected(e: impl std::fmt::Display) -> actix_web::Error {
-    tracing::error!(error = %e, "dashboard page failed");
-    actix_web::error::ErrorInternalServerError("the page could not be built; see the server log")
-}
-
-fn with_status(mut r: HttpResponse, status: StatusCode) -> HttpResponse {
-    *r.status_mut() = status;
-    r
-}
-
 fn see_other(to: String) -> HttpResponse {
     HttpResponse::SeeOther().insert_header((header::LOCATION, to)).finish()
-}
-
-fn time(t: &chrono::DateTime<chrono::Utc>) -> String {
-    t.format("%Y-%m-%d %H:%M:%S UTC").to_string()
 }
 
 /// A score or share for a table, or a dash when there is none.

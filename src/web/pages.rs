@@ -20,7 +20,7 @@ const TIMELINE_ROWS: i64 = 2_000;
 
 type PageResult = Result<HttpResponse, actix_web::Error>;
 
-fn unexpected(e: impl std::fmt::Display) -> actix_web::Error {
+pub(super) fn unexpected(e: impl std::fmt::Display) -> actix_web::Error {
     tracing::error!(error = %e, "dashboard page failed");
     actix_web::error::ErrorInternalServerError("the page could not be built; see the server log")
 }
@@ -29,7 +29,7 @@ fn not_found(what: String) -> actix_web::Error {
     actix_web::error::ErrorNotFound(what)
 }
 
-fn time(t: &chrono::DateTime<chrono::Utc>) -> String {
+pub(super) fn time(t: &chrono::DateTime<chrono::Utc>) -> String {
     t.format("%Y-%m-%d %H:%M:%S UTC").to_string()
 }
 
@@ -183,7 +183,7 @@ async fn datasets_page(s: &Session, state: &AppState, error: Option<(String, Str
     Ok(with_status(page(s, "/datasets", "Datasets", body), status))
 }
 
-fn with_status(mut r: HttpResponse, status: StatusCode) -> HttpResponse {
+pub(super) fn with_status(mut r: HttpResponse, status: StatusCode) -> HttpResponse {
     *r.status_mut() = status;
     r
 }

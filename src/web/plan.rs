@@ -2,6 +2,7 @@
 //! Every form checks through the API's own functions, so a refusal names the same field with the same message.
 
 use super::layout::{csrf_field, page};
+use super::pages::{time, unexpected, with_status};
 use super::session::Session;
 use crate::api::error::ApiError;
 use crate::api::AppState;
@@ -59,15 +60,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     .route("/admin/tokens/{id}/revoke", web::post().to(revoke_token));
 }
 
-fn unexpected(e: impl std::fmt::Display) -> actix_web::Error {
-    tracing::error!(error = %e, "dashboard page failed");
-    actix_web::error::ErrorInternalServerError("the page could not be built; see the server log")
-}
-
-fn time(t: &DateTime<Utc>) -> String {
-    t.format("%Y-%m-%d %H:%M:%S UTC").to_string()
-}
-
 /// A time for people, with the machine-readable instant (as the API writes it) beside it.
 fn time_cell(t: &DateTime<Utc>) -> Markup {
     html! { time datetime=(t.to_rfc3339_opts(SecondsFormat::AutoSi, true)) { (time(t)) } }
@@ -75,11 +67,6 @@ fn time_cell(t: &DateTime<Utc>) -> Markup {
 
 fn see_other(location: &str) -> HttpResponse {
     HttpResponse::SeeOther().insert_header((header::LOCATION, location)).finish()
-}
-
-fn with_status(mut r: HttpResponse, status: StatusCode) -> HttpResponse {
-    *r.status_mut() = status;
-    r
 }
 
 /// The two checks every state-changing form passes first: its CSRF token, then the role.

@@ -2,6 +2,7 @@
 //! The form becomes the API's training request and goes through the API's own checks.
 
 use super::layout::{csrf_field, figure, page};
+use super::pages::unexpected;
 use super::plots::{self, Series};
 use super::session::Session;
 use crate::api::error::ApiError;
@@ -28,11 +29,6 @@ type PageResult = Result<HttpResponse, actix_web::Error>;
 /// Registers this part's routes.
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/models/new").route(web::get().to(form)).route(web::post().to(submit)));
-}
-
-fn unexpected(e: impl std::fmt::Display) -> actix_web::Error {
-    tracing::error!(error = %e, "dashboard training page failed");
-    actix_web::error::ErrorInternalServerError("the page could not be built; see the server log")
 }
 
 fn require_create(s: &Session) -> Result<(), actix_web::Error> {
