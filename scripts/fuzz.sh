@@ -28,7 +28,9 @@ PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); p
 TOKEN=fuzz-admin-token-$(head -c 8 /dev/urandom | od -An -tx1 | tr -d ' \n')
 BASE=http://127.0.0.1:$PORT
 unset DATABASE_URL
-GENFAB_LOG=warn "$BIN" --state-dir "$STATE" serve --bind "127.0.0.1:$PORT" --no-worker --admin-token "$TOKEN" \
+# no per-token rate or job limit: the fuzzer is one token sending as fast as it can, and a 429
+# would end an operation's exploration early
+GENFAB_RATE_PER_SECOND=0 GENFAB_MAX_JOBS_PER_TOKEN=0 GENFAB_LOG=warn "$BIN" --state-dir "$STATE" serve --bind "127.0.0.1:$PORT" --no-worker --admin-token "$TOKEN" \
     >"$STATE/server.log" 2>&1 &
 SERVER=$!
 trap 'kill $SERVER 2>/dev/null || true; wait $SERVER 2>/dev/null || true; rm -rf "$STATE"' EXIT

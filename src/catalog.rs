@@ -21,8 +21,17 @@ pub enum CatalogError {
     VersionNotFound(i64, i32),
     #[error("the Idempotency-Key was used before with a different request; use a new key for a new request")]
     IdempotencyMismatch,
+    #[error("{}", busy_message(*.0, *.1))]
+    Busy(i64, usize),
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
+}
+
+fn busy_message(id: i64, attempts: usize) -> String {
+    match attempts {
+        0 => format!("dataset {id} has too many appends waiting (or the database is slow to answer); nothing was stored, send it again"),
+        n => format!("dataset {id} changed {n} times while this append was prepared (other processes append to it too); nothing was stored, send it again"),
+    }
 }
 
 pub fn sha256_hex(bytes: &[u8]) -> String {
@@ -135,7 +144,19 @@ where
     if let Some(r) = check_replay(store, idem.as_ref()).await? {
         return Ok(Answer::Replayed(r));
     }
-    for _ in 0..20 {
+    // Appends to one dataset take turns in this process, so concurrent clients do not make each
+    // other's versions stale; other processes are still met by the optimistic retry below.
+    // The wait is bounded: while the database is unreachable the turn's holder waits for the
+    // pool, and the appends queued behind it are answered (503, retry) instead of piling up.
+    let turn = append_turn(id);
+    let Ok(_turn) = tokio::time::timeout(TURN_WAIT, turn.lock()).await else {
+        return Err(CatalogError::Busy(id, 0));
+    };
+    // a retry may have waited for the very append it repeats
+    if let Some(r) = check_replay(store, idem.as_ref()).await? {
+        return Ok(Answer::Replayed(r));
+    }
+    for _ in 0..ATTEMPTS {
         let base = latest(store, id).await?;
         let schema = base.schema.0.clone();
         let (body2, format2, limits2) = (body.clone(), format.clone(), limits.clone());
@@ -168,7 +189,24 @@ where
             AppendOutcome::Stale => continue,
         }
     }
-    Err(anyhow::anyhow!("dataset {id} changed 20 times while this append was prepared; try again").into())
+    Err(CatalogError::Busy(id, ATTEMPTS))
+}
+
+/// Tries of an append whose base version went stale (another process appended meanwhile).
+const ATTEMPTS: usize = 20;
+
+/// The longest an append waits for its turn behind the others to the same dataset.
+const TURN_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// The turn of appends to `dataset` in this process. A process-wide table rather than a field of
+/// the store: the store is cloned into every handler and worker, and the turns must be shared
+/// by all of them. Entries are a few bytes per dataset ever appended to.
+fn append_turn(dataset: i64) -> std::sync::Arc<tokio::sync::Mutex<()>> {
+    use std::collections::HashMap;
+    use std::sync::{Arc, Mutex, OnceLock};
+    static TURNS: OnceLock<Mutex<HashMap<i64, Arc<tokio::sync::Mutex<()>>>>> = OnceLock::new();
+    let mut turns = TURNS.get_or_init(Default::default).lock().unwrap_or_else(|e| e.into_inner());
+    turns.entry(dataset).or_default().clone()
 }
 
 /// All rows of a version, typed by the version's schema.

@@ -325,6 +325,56 @@ pub enum BenchCommand {
         #[arg(long)]
         only: Option<String>,
     },
+    /// An MES's load against a running `genfab serve` (see scripts/load.sh): appends with
+    /// idempotency keys and deliberate resends, scoring and reads from concurrent clients, with an
+    /// optional database outage; latency per route and an exactly-once check of the appends.
+    Load {
+        /// The server's address.
+        #[arg(long, default_value = "http://127.0.0.1:8080")]
+        url: String,
+        /// A token that may append, score and read (env GENFAB_LOAD_TOKEN).
+        #[arg(long, env = "GENFAB_LOAD_TOKEN", hide_env_values = true)]
+        token: String,
+        /// Concurrent clients.
+        #[arg(long, default_value_t = 50)]
+        clients: usize,
+        /// Seconds of load.
+        #[arg(long, default_value_t = 60)]
+        seconds: u64,
+        /// The dataset appended to.
+        #[arg(long)]
+        dataset: i64,
+        /// A CSV file (header and rows) sent by every append.
+        #[arg(long)]
+        append_csv: PathBuf,
+        /// A calibrated detector to score with.
+        #[arg(long, requires = "score_csv")]
+        detector: Option<i64>,
+        /// A CSV file of parts sent by every scoring call.
+        #[arg(long)]
+        score_csv: Option<PathBuf>,
+        /// A study run whose candidates are read.
+        #[arg(long)]
+        run: Option<i64>,
+        /// Share of acknowledged appends sent again with the same Idempotency-Key.
+        #[arg(long, default_value_t = 0.1)]
+        resend_share: f64,
+        /// Seconds into the load when `--stop-cmd` runs.
+        #[arg(long, requires_all = ["stop_cmd", "start_cmd"])]
+        outage_after: Option<u64>,
+        /// Seconds between `--stop-cmd` and `--start-cmd`.
+        #[arg(long, default_value_t = 30)]
+        outage_seconds: u64,
+        /// A shell command that stops the database.
+        #[arg(long)]
+        stop_cmd: Option<String>,
+        /// A shell command that starts it again.
+        #[arg(long)]
+        start_cmd: Option<String>,
+        /// Seed of the clients' choices.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+    },
     /// A random search that stores every candidate, as a job against the store, beside the same search in memory.
     Study {
         /// Evaluations.
@@ -426,6 +476,21 @@ pub struct LimitArgs {
     /// Most columns a table may have.
     #[arg(long, env = "GENFAB_MAX_COLUMNS", default_value_t = Limits::default().max_columns)]
     pub max_columns: usize,
+    /// Deepest nesting of arrays and objects in a JSON body.
+    #[arg(long, env = "GENFAB_MAX_JSON_DEPTH", default_value_t = Limits::default().max_json_depth)]
+    pub max_json_depth: usize,
+    /// Longest string in a JSON body, in bytes.
+    #[arg(long, env = "GENFAB_MAX_STRING_BYTES", default_value_t = Limits::default().max_string_bytes)]
+    pub max_string_bytes: usize,
+    /// Requests per second one token may sustain (0: no limit).
+    #[arg(long, env = "GENFAB_RATE_PER_SECOND", default_value_t = Limits::default().rate_per_second)]
+    pub rate_per_second: f64,
+    /// Requests one token may send in a burst above that rate.
+    #[arg(long, env = "GENFAB_RATE_BURST", default_value_t = Limits::default().rate_burst)]
+    pub rate_burst: u32,
+    /// Jobs one token may have queued or running at once (0: no limit).
+    #[arg(long, env = "GENFAB_MAX_JOBS_PER_TOKEN", default_value_t = Limits::default().max_jobs_per_token)]
+    pub max_jobs_per_token: usize,
 }
 
 #[derive(Debug, Args)]
@@ -472,6 +537,11 @@ impl ServeArgs {
             max_body_bytes: self.limits.max_body_bytes,
             max_rows: self.limits.max_rows,
             max_columns: self.limits.max_columns,
+            max_json_depth: self.limits.max_json_depth,
+            max_string_bytes: self.limits.max_string_bytes,
+            rate_per_second: self.limits.rate_per_second,
+            rate_burst: self.limits.rate_burst,
+            max_jobs_per_token: self.limits.max_jobs_per_token,
         };
         if let Some(t) = self.threads {
             s.threads = t.max(1);
@@ -595,6 +665,59 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             .await??;
             for r in rows {
                 println!("{}", serde_json::to_string(&r)?);
+            }
+            Ok(())
+        }
+        Command::Bench {
+            command:
+                BenchCommand::Load {
+                    url,
+                    token,
+                    clients,
+                    seconds,
+                    dataset,
+                    append_csv,
+                    detector,
+                    score_csv,
+                    run,
+                    resend_share,
+                    outage_after,
+                    outage_seconds,
+                    stop_cmd,
+                    start_cmd,
+                    seed,
+                },
+        } => {
+            use anyhow::Context as _;
+            let read =
+                |p: &PathBuf| std::fs::read_to_string(p).with_context(|| format!("could not read {}", p.display()));
+            let score = match (detector, score_csv) {
+                (Some(d), Some(f)) => Some((*d, read(f)?)),
+                _ => None,
+            };
+            let outage = outage_after.map(|after| crate::load::Outage {
+                after: std::time::Duration::from_secs(after),
+                length: std::time::Duration::from_secs(*outage_seconds),
+                stop_cmd: stop_cmd.clone().unwrap_or_default(),
+                start_cmd: start_cmd.clone().unwrap_or_default(),
+            });
+            let cfg = crate::load::LoadConfig {
+                url: url.trim_end_matches('/').to_string(),
+                token: token.clone(),
+                clients: *clients,
+                duration: std::time::Duration::from_secs(*seconds),
+                dataset: *dataset,
+                append_csv: read(append_csv)?,
+                score,
+                run: *run,
+                resend_share: *resend_share,
+                outage,
+                seed: *seed,
+            };
+            let report = crate::load::run(cfg).await?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
+            if !report.exactly_once {
+                anyhow::bail!("rows expected {} but found {}", report.rows_expected, report.rows_found);
             }
             Ok(())
         }

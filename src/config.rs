@@ -7,8 +7,18 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 /// A value that must never reach a log line or a `Debug` dump.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone)]
 pub struct Secret(String);
+
+/// In constant time (`subtle`): how soon `==` stopped would tell how much of a guess is right.
+impl PartialEq for Secret {
+    fn eq(&self, other: &Secret) -> bool {
+        use subtle::ConstantTimeEq;
+        self.0.as_bytes().ct_eq(other.0.as_bytes()).into()
+    }
+}
+
+impl Eq for Secret {}
 
 impl Secret {
     pub fn new(value: impl Into<String>) -> Self {
@@ -70,17 +80,54 @@ impl DatabaseConfig {
     }
 }
 
-/// Limits on what one request may bring.
+/// Limits on what one request, and one token, may bring (`crate::api::limits` enforces the last five).
 #[derive(Clone, Debug)]
 pub struct Limits {
     pub max_body_bytes: usize,
     pub max_rows: usize,
     pub max_columns: usize,
+    /// Deepest nesting of arrays and objects in a JSON body.
+    pub max_json_depth: usize,
+    /// Longest string (a value or a member name) in a JSON body, in bytes as sent.
+    pub max_string_bytes: usize,
+    /// Requests per second one token may sustain (0: no limit).
+    pub rate_per_second: f64,
+    /// Requests one token may send at once above that rate.
+    pub rate_burst: u32,
+    /// Jobs one token may have queued or running (0: no limit).
+    pub max_jobs_per_token: usize,
 }
 
 impl Default for Limits {
+    /// Generous enough that a line's MES pushing every part and an engineer's scripts never meet
+    /// them; tight enough that one runaway client cannot starve the others.
     fn default() -> Self {
-        Limits { max_body_bytes: 512 * 1024 * 1024, max_rows: 10_000_000, max_columns: 2_000 }
+        Limits {
+            max_body_bytes: 512 * 1024 * 1024,
+            max_rows: 10_000_000,
+            max_columns: 2_000,
+            // specs nest 4 to 6 levels; 32 leaves room and stops stack-hungry bodies
+            max_json_depth: 32,
+            // an expression or a description is a few hundred bytes; a cell is a value
+            max_string_bytes: 64 * 1024,
+            rate_per_second: 50.0,
+            rate_burst: 200,
+            max_jobs_per_token: 8,
+        }
+    }
+}
+
+impl Limits {
+    /// Refuses values no plant means (a zero depth would refuse every JSON body).
+    pub fn check(&self) -> anyhow::Result<()> {
+        anyhow::ensure!(self.max_json_depth >= 1, "GENFAB_MAX_JSON_DEPTH must be at least 1");
+        anyhow::ensure!(self.max_string_bytes >= 1, "GENFAB_MAX_STRING_BYTES must be at least 1");
+        anyhow::ensure!(
+            self.rate_per_second.is_finite() && self.rate_per_second >= 0.0,
+            "GENFAB_RATE_PER_SECOND must be a number of requests per second, 0 for no limit"
+        );
+        anyhow::ensure!(self.rate_burst >= 1, "GENFAB_RATE_BURST must be at least 1");
+        Ok(())
     }
 }
 

@@ -32,6 +32,7 @@ pub async fn prepare_store(settings: &Settings) -> anyhow::Result<Store> {
 
 impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Application> {
+        settings.limits.check()?;
         let store = prepare_store(&settings).await?;
         auth::bootstrap_admin(&store, settings.admin_token.as_ref(), &settings.state_dir).await?;
         if settings.demo {
@@ -47,9 +48,15 @@ impl Application {
             threads: settings.threads,
             detectors: Default::default(),
             score_writer: crate::store::ScoreWriter::spawn(store.clone()),
+            outage: Default::default(),
+            audit: crate::store::AuditWriter::spawn(store.clone()),
+            rate: api::limits::RateLimiter::new(&settings.limits),
+            job_gate: Default::default(),
         });
         let server = HttpServer::new(move || {
             App::new()
+                // innermost: it reads who asked (noted by the extractors) and the request id
+                .wrap(from_fn(api::audit::record))
                 .wrap(from_fn(api::metrics::track))
                 .wrap(TracingLogger::default())
                 .app_data(state.clone())

@@ -458,6 +458,27 @@ fn score_now(l: &Loaded, rows: &[Result<Value, String>]) -> Result<Scored, ApiEr
     Ok(Scored { keep, rows: out, anomalies, errors })
 }
 
+/// Parts (and rows) listed in a `detector.anomaly` event at most; the counts are always whole.
+const EVENT_PARTS: usize = 100;
+
+/// One `detector.anomaly` event per scoring call: counts, and which parts (their ids) and rows
+/// were anomalies; never the rows' values.
+fn anomaly_event(detector_id: i64, version: i32, scored: usize, rows: &[RowOut]) -> Value {
+    let flagged: Vec<(usize, Option<&String>)> = rows
+        .iter()
+        .filter_map(|r| match r {
+            RowOut::Scored { row, id, anomaly: true, .. } => Some((*row, id.as_ref())),
+            _ => None,
+        })
+        .collect();
+    let parts: Vec<&String> = flagged.iter().filter_map(|(_, id)| *id).take(EVENT_PARTS).collect();
+    let row_numbers: Vec<usize> = flagged.iter().map(|(r, _)| *r).take(EVENT_PARTS).collect();
+    json!({
+        "detector_id": detector_id, "version": version, "scored": scored, "anomalies": flagged.len(),
+        "parts": parts, "rows": row_numbers, "truncated": flagged.len() > EVENT_PARTS,
+    })
+}
+
 /// A scoring answer.
 #[derive(Serialize)]
 struct ScoreAnswer {
@@ -503,6 +524,9 @@ async fn score(
         state.score_writer.write(scored.keep).await?;
     }
     state.metrics.detector_rows(d.id, n - scored.anomalies, scored.anomalies, scored.errors);
+    if scored.anomalies > 0 {
+        crate::webhooks::emit(&state.store, "detector.anomaly", anomaly_event(d.id, l.version, n, &scored.rows)).await;
+    }
     Ok(HttpResponse::Ok().json(ScoreAnswer {
         detector_id: d.id,
         version: l.version,
@@ -568,3 +592,36 @@ async fn scores(
 #[derive(utoipa::OpenApi)]
 #[openapi(paths(create, list, get, versions, version, recalibrate, score, scores))]
 pub struct Doc;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_anomaly_event_counts_and_names_the_flagged_parts_without_their_values() {
+        let top = || serde_json::value::to_raw_value(&json!([{"column": "torque", "value": 99.5}])).unwrap();
+        let scored = |row: usize, id: Option<&str>, anomaly: bool| RowOut::Scored {
+            row,
+            id: id.map(String::from),
+            score: 1.0,
+            anomaly,
+            verdict: if anomaly { "anomaly" } else { "ok" },
+            threshold: 0.5,
+            version: 3,
+            top: top(),
+        };
+        let rows = vec![
+            scored(1, Some("part-1"), false),
+            scored(2, Some("part-2"), true),
+            RowOut::Refused { row: 3, id: Some("part-3".into()), errors: vec![] },
+            scored(4, None, true),
+        ];
+        let e = anomaly_event(7, 3, 3, &rows);
+        assert_eq!(
+            e,
+            json!({"detector_id": 7, "version": 3, "scored": 3, "anomalies": 2, "parts": ["part-2"], "rows": [2, 4],
+                   "truncated": false})
+        );
+        assert!(!e.to_string().contains("99.5"), "no values in the event");
+    }
+}

@@ -19,9 +19,34 @@ pub enum ApiError {
         column: Option<String>,
         field: Option<String>,
     },
-    /// Anything else: logged with its cause, answered as a bare 500.
+    /// Not now, but later: a 429 or 503 whose `Retry-After` says when (whole seconds, at least 1).
+    Retry { status: StatusCode, title: &'static str, detail: String, retry_after_secs: u64 },
+    /// Anything else: logged with its cause, answered as a bare 500 — or, when the cause is the
+    /// database being unreachable, as a 503 with `Retry-After` (see [`database_unreachable`]).
     Unexpected(anyhow::Error),
 }
+
+/// Seconds a client is told to wait while the database is unreachable.
+pub const DATABASE_RETRY_SECS: u64 = 2;
+
+/// Whether an error's cause is the database being out of reach (down, restarting, the pool
+/// unable to connect in time) rather than something wrong with the request or the data: such an
+/// error is answered 503 with `Retry-After`, which a client may simply retry.
+pub fn database_unreachable(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<sqlx::Error>().is_some_and(|e| {
+            matches!(e, sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) | sqlx::Error::Tls(_))
+                || matches!(e, sqlx::Error::Database(d) if d.code().is_some_and(|c| {
+                    // Postgres: admin shutdown, crash shutdown, cannot connect now, connection failures
+                    matches!(c.as_ref(), "57P01" | "57P02" | "57P03" | "08000" | "08003" | "08006" | "08001" | "08004")
+                }))
+        })
+    })
+}
+
+/// Marks an answer given because the database was unreachable (read by the outage breaker).
+#[derive(Clone, Copy, Debug)]
+pub struct DatabaseUnreachable;
 
 #[derive(Serialize)]
 struct Problem<'a> {
@@ -77,7 +102,7 @@ impl ApiError {
 impl fmt::Display for ApiError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            ApiError::Client { detail, .. } => f.write_str(detail),
+            ApiError::Client { detail, .. } | ApiError::Retry { detail, .. } => f.write_str(detail),
             ApiError::Unexpected(e) => write!(f, "{e:#}"),
         }
     }
@@ -87,14 +112,35 @@ impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
             ApiError::Client { status, .. } => *status,
+            ApiError::Retry { status, .. } => *status,
+            ApiError::Unexpected(e) if database_unreachable(e) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
     fn error_response(&self) -> HttpResponse {
+        let mut retry_after = None;
+        let mut unreachable = false;
         let (status, title, detail, row, column, field) = match self {
             ApiError::Client { status, title, detail, row, column, field } => {
                 (*status, *title, detail.as_str(), *row, column.as_deref(), field.as_deref())
+            }
+            ApiError::Retry { status, title, detail, retry_after_secs } => {
+                retry_after = Some((*retry_after_secs).max(1));
+                (*status, *title, detail.as_str(), None, None, None)
+            }
+            ApiError::Unexpected(e) if database_unreachable(e) => {
+                tracing::warn!(error = %format!("{e:#}"), "the database is unreachable");
+                retry_after = Some(DATABASE_RETRY_SECS);
+                unreachable = true;
+                (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "Service unavailable",
+                    "the database is unreachable; nothing was changed, retry after the Retry-After seconds",
+                    None,
+                    None,
+                    None,
+                )
             }
             ApiError::Unexpected(e) => {
                 tracing::error!(error = %format!("{e:#}"), "request failed");
@@ -118,7 +164,16 @@ impl ResponseError for ApiError {
             column,
             field,
         };
-        HttpResponse::build(status).content_type("application/problem+json").json(body)
+        let mut r = HttpResponse::build(status);
+        r.content_type("application/problem+json");
+        if let Some(secs) = retry_after {
+            r.insert_header((actix_web::http::header::RETRY_AFTER, secs.to_string()));
+        }
+        let mut r = r.json(body);
+        if unreachable {
+            r.extensions_mut().insert(DatabaseUnreachable);
+        }
+        r
     }
 }
 
@@ -147,6 +202,12 @@ impl From<CatalogError> for ApiError {
             CatalogError::IdempotencyMismatch => {
                 ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "Idempotency key reused", e.to_string())
             }
+            CatalogError::Busy(..) => ApiError::Retry {
+                status: StatusCode::SERVICE_UNAVAILABLE,
+                title: "Service unavailable",
+                detail: e.to_string(),
+                retry_after_secs: 1,
+            },
             CatalogError::Unexpected(e) => ApiError::Unexpected(e),
         }
     }

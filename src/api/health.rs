@@ -17,6 +17,11 @@ pub async fn healthz() -> HttpResponse {
 pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     match state.store.ready().await {
         Ok(()) => Ok(HttpResponse::Ok().json(json!({ "status": "ready", "store": state.store.backend() }))),
-        Err(e) => Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "Not ready", format!("{e:#}"))),
+        Err(e) => Err(ApiError::Retry {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            title: "Not ready",
+            detail: format!("{e:#}"),
+            retry_after_secs: super::error::DATABASE_RETRY_SECS,
+        }),
     }
 }

@@ -30,6 +30,15 @@ fn handled_elsewhere(path: &str) -> bool {
     matches!(parts.as_slice(), ["", "api", "v1", "datasets", _, "rows"])
 }
 
+/// The creations whose answer holds a secret shown once: token and webhook subscriptions.
+fn holds_a_secret(path: &str) -> Option<&'static str> {
+    match path.trim_end_matches('/') {
+        "/api/v1/tokens" => Some("token creation"),
+        "/api/v1/webhooks" => Some("a webhook subscription"),
+        _ => None,
+    }
+}
+
 fn problem(req: ServiceRequest, e: ApiError) -> ServiceResponse<BoxBody> {
     let (r, _) = req.into_parts();
     ServiceResponse::new(r, actix_web::ResponseError::error_response(&e))
@@ -46,10 +55,10 @@ pub async fn idempotent(
     if req.method() != Method::POST || handled_elsewhere(req.path()) {
         return Ok(next.call(req).await?.map_into_boxed_body());
     }
-    if req.path().trim_end_matches('/') == "/api/v1/tokens" {
+    if let Some(what) = holds_a_secret(req.path()) {
         let e = ApiError::bad_field(
             "Idempotency-Key",
-            "token creation is not replayable (its answer holds the secret, which is never stored); send it without an Idempotency-Key",
+            format!("{what} is not replayable (its answer holds a secret, which is shown once and not kept for replays); send it without an Idempotency-Key"),
         );
         return Ok(problem(req, e));
     }

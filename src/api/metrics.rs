@@ -19,6 +19,7 @@ pub struct Metrics {
     jobs: IntGaugeVec,
     detector_rows: IntCounterVec,
     detector_drift: GaugeVec,
+    limit_refusals: IntCounterVec,
 }
 
 impl Metrics {
@@ -52,7 +53,20 @@ impl Metrics {
         )?;
         registry.register(Box::new(detector_rows.clone()))?;
         registry.register(Box::new(detector_drift.clone()))?;
-        Ok(Metrics { registry, requests, latency, jobs, detector_rows, detector_drift })
+        let limit_refusals = IntCounterVec::new(
+            Opts::new(
+                "genfab_limit_refusals_total",
+                "Requests refused by a limit (rate: 429 per token, jobs: 429 for queued jobs, json: depth or string length)",
+            ),
+            &["limit"],
+        )?;
+        registry.register(Box::new(limit_refusals.clone()))?;
+        Ok(Metrics { registry, requests, latency, jobs, detector_rows, detector_drift, limit_refusals })
+    }
+
+    /// Counts one request refused by `limit` (`api::limits`).
+    pub fn limit_refused(&self, limit: &str) {
+        self.limit_refusals.with_label_values(&[limit]).inc();
     }
 
     /// Counts one scoring request's rows.

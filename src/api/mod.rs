@@ -1,6 +1,7 @@
 //! The HTTP API under `/api/v1`, plus health, readiness and metrics endpoints.
 //! Routes are thin: parse into domain types, call the catalog or store, answer.
 
+pub mod audit;
 mod body;
 pub mod caller;
 mod datasets;
@@ -8,15 +9,18 @@ mod detectors;
 pub mod error;
 mod health;
 mod idempotency;
-mod jobs;
+pub(crate) mod jobs;
+pub mod limits;
 pub mod metrics;
 mod models;
 pub mod openapi;
+pub mod outage;
 mod pagination;
 pub(crate) mod schedules;
 pub(crate) mod studies;
 mod synthetic;
 pub(crate) mod tokens;
+mod webhooks;
 
 use crate::config::Limits;
 use crate::store::Store;
@@ -39,6 +43,14 @@ pub struct AppState {
     pub detectors: detectors::DetectorCache,
     /// Keeps scored rows by group commit.
     pub score_writer: crate::store::ScoreWriter,
+    /// Answers at once with 503 while the database is unreachable.
+    pub outage: outage::Breaker,
+    /// Writes the audit log (`audit::record`).
+    pub audit: crate::store::AuditWriter,
+    /// Requests per token (`limits`), in this process's memory.
+    pub rate: limits::RateLimiter,
+    /// Serializes each token's requests that may queue a job (`limits`).
+    pub job_gate: limits::JobGate,
 }
 
 async fn not_found() -> Result<actix_web::HttpResponse, ApiError> {
@@ -106,6 +118,8 @@ fn api_routes() -> Routes {
     synthetic::routes(&mut r);
     studies::routes(&mut r);
     detectors::routes(&mut r);
+    webhooks::routes(&mut r);
+    audit::routes(&mut r);
     r.get("/openapi.json", openapi::document);
     r
 }
@@ -135,6 +149,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         api_routes()
             .register(web::scope("/api/v1"))
             .wrap(actix_web::middleware::from_fn(idempotency::idempotent))
+            // outside idempotency: a refused request reserves no key, and a JSON body is
+            // scanned before idempotency reads it
+            .wrap(actix_web::middleware::from_fn(limits::enforce))
+            .wrap(actix_web::middleware::from_fn(outage::guard))
             .default_service(web::to(not_found)),
     );
 }

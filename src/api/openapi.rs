@@ -63,6 +63,8 @@ pub fn spec() -> &'static Value {
             super::synthetic::Doc::openapi(),
             super::studies::Doc::openapi(),
             super::detectors::Doc::openapi(),
+            super::webhooks::Doc::openapi(),
+            super::audit::Doc::openapi(),
         ] {
             doc.merge(part);
         }
@@ -76,7 +78,7 @@ pub fn spec() -> &'static Value {
                 let public = PUBLIC.contains(&path.as_str());
                 let Some(item) = item.as_object_mut() else { continue };
                 for (method, op) in item.iter_mut() {
-                    if method == "post" && !public && path != "/api/v1/tokens" {
+                    if method == "post" && !public && !matches!(path.as_str(), "/api/v1/tokens" | "/api/v1/webhooks") {
                         let params = op["parameters"].as_array().cloned().unwrap_or_default();
                         if !params.iter().any(|p| p["name"] == "Idempotency-Key") {
                             let mut params = params;
@@ -121,9 +123,20 @@ pub fn spec() -> &'static Value {
                         add("415", "the body's media type is not one this operation reads");
                         add("422", "the request is well formed but cannot be carried out");
                     }
+                    if !public {
+                        let many = if method == "post" && super::limits::queues_job(&actix_web::http::Method::POST, path) {
+                            "this token sent more requests per second than it may (GENFAB_RATE_PER_SECOND), or has as many jobs queued or running as it may (GENFAB_MAX_JOBS_PER_TOKEN); the Retry-After header says when to retry"
+                        } else {
+                            "this token sent more requests per second than it may (GENFAB_RATE_PER_SECOND); the Retry-After header says when to retry"
+                        };
+                        add("429", many);
+                    }
                     add("500", "an unexpected failure; the server log has its cause");
                     add("503", "the database is unreachable; retry after a moment");
                     if !public {
+                        op["responses"]["429"]["headers"] = json!({
+                            "Retry-After": { "description": "whole seconds to wait", "schema": { "type": "integer", "minimum": 1 } }
+                        });
                         op["security"] = json!([{ "bearer": [] }]);
                     }
                 }
@@ -206,6 +219,9 @@ mod tests {
                 }
                 if op.get("requestBody").is_some() {
                     assert!(r["400"].is_object() && r["415"].is_object(), "{method} {path}");
+                }
+                if !PUBLIC.contains(&path.as_str()) {
+                    assert!(r["429"]["headers"]["Retry-After"].is_object(), "{method} {path}");
                 }
             }
         }

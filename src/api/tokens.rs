@@ -34,7 +34,9 @@ async fn create(caller: Caller, state: web::Data<AppState>, body: web::Bytes) ->
     let (name, role) = check_new_token(&t.name, &t.role)?;
     let (info, secret) = crate::auth::create_token(&state.store, name, role).await?;
     tracing::info!(token = info.id, role = role.as_str(), "token created");
-    Ok(HttpResponse::Created().json(json!({ "token": secret.expose(), "info": info })))
+    let mut res = HttpResponse::Created().json(json!({ "token": secret.expose(), "info": info }));
+    res.extensions_mut().insert(super::audit::Created { kind: "tokens", id: info.id.to_string() });
+    Ok(res)
 }
 
 /// A new token's name (trimmed) and role, checked; the API and the dashboard's form both use it.

@@ -23,6 +23,8 @@ pub enum Permission {
     AppendRows,
     CreateResources,
     ManageTokens,
+    /// Subscribe URLs to events (webhooks carry the factory's events off the machine).
+    ManageWebhooks,
 }
 
 impl Role {
@@ -49,7 +51,7 @@ impl Role {
     pub fn allows(self, p: Permission) -> bool {
         match self {
             Role::Admin => true,
-            Role::Engineer => !matches!(p, Permission::ManageTokens),
+            Role::Engineer => !matches!(p, Permission::ManageTokens | Permission::ManageWebhooks),
             Role::Viewer => matches!(p, Permission::Read),
             Role::Mes => matches!(p, Permission::Read | Permission::AppendRows),
         }
@@ -64,6 +66,8 @@ mod tests {
     fn roles_grant_what_the_issue_says() {
         assert!(Role::Admin.allows(Permission::ManageTokens));
         assert!(!Role::Engineer.allows(Permission::ManageTokens));
+        assert!(Role::Admin.allows(Permission::ManageWebhooks));
+        assert!(!Role::Engineer.allows(Permission::ManageWebhooks));
         assert!(Role::Engineer.allows(Permission::CreateResources));
         assert!(!Role::Viewer.allows(Permission::AppendRows));
         assert!(Role::Mes.allows(Permission::AppendRows));

@@ -194,6 +194,15 @@ pub fn scan<'a>(
         (1..=width).map(|i| format!("column_{i}")).collect()
     };
     check_unique_names(&names)?;
+    // one value (or name) longer than a plant ever writes is a wrong file, or an attack on memory
+    if let Some(i) = first.iter().position(|f| f.len() > limits.max_string_bytes) {
+        let what = if has_header { "its name" } else { "its value in row 1" };
+        return Err(IngestError::at(
+            (!has_header).then_some(1),
+            &names[i],
+            format!("{what} is longer than {} bytes, the limit (GENFAB_MAX_STRING_BYTES)", limits.max_string_bytes),
+        ));
+    }
 
     let mut data_rows = if has_header { 0 } else { 1 };
     // Spans of non-blank records; blank lines inside the body are dropped before polars sees it.
@@ -216,6 +225,16 @@ pub fn scan<'a>(
                     "has {} fields but the {} has {width}; every row needs one value per column (leave a field empty for a missing value)",
                     fields.len(),
                     if has_header { "header" } else { "first row" }
+                ),
+            ));
+        }
+        if let Some(i) = fields.iter().position(|f| f.len() > limits.max_string_bytes) {
+            return Err(IngestError::at(
+                Some(data_rows as u64),
+                &names[i],
+                format!(
+                    "the value is longer than {} bytes, the limit (GENFAB_MAX_STRING_BYTES)",
+                    limits.max_string_bytes
                 ),
             ));
         }
@@ -332,5 +351,12 @@ mod tests {
         assert_eq!(e.kind, super::super::IngestErrorKind::TooLarge);
         let e = scan(b"a,b\n1,2\n1,2\n1,2\n", None, None, &limits).unwrap_err();
         assert_eq!(e.kind, super::super::IngestErrorKind::TooLarge);
+        let limits = Limits { max_string_bytes: 4, ..Limits::default() };
+        assert!(scan(b"a,b\n1,abcd\n", None, None, &limits).is_ok());
+        let e = scan(b"a,b\n1,abcd\n2,abcde\n", None, None, &limits).unwrap_err();
+        assert_eq!((e.row, e.column.as_deref()), (Some(2), Some("b")));
+        assert!(e.message.contains("4 bytes") && !e.message.contains("abcde"), "{}", e.message);
+        let e = scan(b"a,bcdefg\n1,2\n", None, None, &limits).unwrap_err();
+        assert!(e.message.contains("name"), "{}", e.message);
     }
 }

@@ -16,6 +16,7 @@ pub mod sample;
 pub mod scheduler;
 pub mod synthesize;
 mod train;
+mod webhook;
 
 pub use context::JobContext;
 pub use train::code_version;
@@ -44,7 +45,7 @@ pub enum Handled {
 }
 
 /// The kinds this worker can run, for error messages and the API.
-pub const KINDS: &[&str] = &["train", "sample", "synthesize", "optimize", "calibrate", "noop"];
+pub const KINDS: &[&str] = &["train", "sample", "synthesize", "optimize", "calibrate", "noop", "webhook"];
 
 fn handle(ctx: &JobContext) -> Handled {
     match ctx.job.kind.as_str() {
@@ -54,6 +55,7 @@ fn handle(ctx: &JobContext) -> Handled {
         "optimize" => optimize::run(ctx),
         "calibrate" => calibrate::run(ctx),
         "noop" => noop::run(ctx),
+        "webhook" => webhook::run(ctx),
         other => Handled::Finish(JobOutcome::Failed {
             error: format!("this genfab has no handler for jobs of kind '{other}' (it knows {})", KINDS.join(", ")),
             retry: false,
@@ -127,7 +129,10 @@ pub async fn execute(store: Store, job: ClaimedJob, cfg: WorkerConfig, shutdown:
             // the outcome must reach the store: retry through a database restart
             for attempt in 0..30 {
                 match store.finish_job(&job, &outcome, cfg.retry_base).await {
-                    Ok(true) => break,
+                    Ok(true) => {
+                        emit_ended(&store, &job).await;
+                        break;
+                    }
                     Ok(false) => {
                         tracing::warn!(job = job.id, "lease lost before the job ended; its outcome is dropped");
                         break;
@@ -139,7 +144,7 @@ pub async fn execute(store: Store, job: ClaimedJob, cfg: WorkerConfig, shutdown:
                 }
             }
         }
-        Handled::Recorded => {}
+        Handled::Recorded => emit_ended(&store, &job).await,
         Handled::Interrupted => {
             if !ctx.lost.load(Ordering::SeqCst) {
                 if let Err(e) = store.release_job(&job).await {
@@ -149,6 +154,17 @@ pub async fn execute(store: Store, job: ClaimedJob, cfg: WorkerConfig, shutdown:
         }
     }
     tracing::info!(job = job.id, seconds = started.elapsed().as_secs_f64(), "job ended");
+}
+
+/// Queues the webhook events of a job whose outcome was just recorded (none while a retry is
+/// queued, none for the delivery jobs themselves); a failure is logged, the job stays as it ended.
+async fn emit_ended(store: &Store, job: &ClaimedJob) {
+    if job.kind == "webhook" {
+        return;
+    }
+    if let Err(e) = store.emit_job_ended(job.id).await {
+        tracing::warn!(job = job.id, error = %format!("{e:#}"), "could not queue the job's webhook events");
+    }
 }
 
 /// A name for this worker process, unique enough across machines.

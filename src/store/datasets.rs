@@ -1,5 +1,6 @@
 //! Datasets: rows stored as Parquet chunks, versions as immutable prefixes of the chunk list.
 
+use super::BeginWrite as _;
 use super::{dispatch, is_unique_violation, Store};
 use crate::domain::{ColumnStats, Schema};
 use anyhow::Context;
@@ -56,6 +57,15 @@ pub struct DatasetMeta {
 }
 
 /// A stored answer to a request that carried an `Idempotency-Key`.
+/// How many of each resource the store holds (the dashboard's overview).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ResourceCounts {
+    pub datasets: i64,
+    pub models: i64,
+    pub studies: i64,
+    pub detectors: i64,
+}
+
 #[derive(Clone, Debug, sqlx::FromRow)]
 pub struct IdempotencyRecord {
     pub scope: String,
@@ -114,7 +124,7 @@ impl Store {
         let now = Utc::now();
         let chunk = v.chunk.clone().context("a new dataset needs rows")?;
         let result: Result<(i64, VersionMeta), sqlx::Error> = dispatch!(self, p => async {
-            let mut tx = p.begin().await?;
+            let mut tx = p.begin_write().await?;
             let id: i64 = sqlx::query_scalar("INSERT INTO datasets (name, created_at, updated_at) VALUES ($1, $2, $2) RETURNING id")
                 .bind(name).bind(now).fetch_one(&mut *tx).await?;
             sqlx::query("INSERT INTO dataset_chunks (dataset_id, seq, row_count, sha256, stats, parquet, created_at) VALUES ($1, 0, $2, $3, $4, $5, $6)")
@@ -135,6 +145,7 @@ impl Store {
         }.await);
         match result {
             Ok((id, meta)) => {
+                self.emit_version_created(id, &meta).await;
                 let d = self.get_dataset(id).await?.context("dataset vanished after insert")?;
                 Ok(Some((d, meta)))
             }
@@ -170,7 +181,7 @@ impl Store {
             }
         }
         let result: Result<VersionMeta, (Fail, &'static str)> = dispatch!(self, p => async {
-            let mut tx = p.begin().await.map_err(|e| (Fail::Sql(e), "begin"))?;
+            let mut tx = p.begin_write().await.map_err(|e| (Fail::Sql(e), "begin"))?;
             // Writing first takes the row lock (Postgres) or the write lock (SQLite) before reading.
             let touched = sqlx::query("UPDATE datasets SET updated_at = $1 WHERE id = $2")
                 .bind(now).bind(dataset_id).execute(&mut *tx).await.map_err(|e| (Fail::Sql(e), "dataset"))?;
@@ -198,7 +209,10 @@ impl Store {
             Ok(meta)
         }.await);
         match result {
-            Ok(meta) => Ok(AppendOutcome::Created(meta)),
+            Ok(meta) => {
+                self.emit_version_created(dataset_id, &meta).await;
+                Ok(AppendOutcome::Created(meta))
+            }
             Err((Fail::Missing, _)) => Ok(AppendOutcome::NotFound),
             Err((Fail::Sql(e), "version")) if is_unique_violation(&e) => Ok(AppendOutcome::Stale),
             Err((Fail::Sql(e), "idempotency")) if is_unique_violation(&e) => {
@@ -210,6 +224,21 @@ impl Store {
                 Err(anyhow::Error::new(e).context(format!("could not add a version ({step})")))
             }
         }
+    }
+
+    /// Queues `dataset.version_created` (ids and counts, never rows); a failure is only logged:
+    /// the version is stored.
+    async fn emit_version_created(&self, dataset_id: i64, v: &VersionMeta) {
+        let mut data = serde_json::json!({
+            "dataset_id": dataset_id, "version": v.version, "source": v.source, "row_count": v.row_count,
+            "sha256": v.sha256,
+        });
+        for key in ["model_id", "job_id"] {
+            if let Some(id) = v.lineage.as_ref().and_then(|l| l.0.get(key)).and_then(serde_json::Value::as_i64) {
+                data[key] = id.into();
+            }
+        }
+        crate::webhooks::emit(self, "dataset.version_created", data).await;
     }
 
     pub async fn get_idempotency(&self, scope: &str, key: &str) -> anyhow::Result<Option<IdempotencyRecord>> {
@@ -237,8 +266,17 @@ impl Store {
     }
 
     pub async fn count_datasets(&self) -> anyhow::Result<i64> {
-        dispatch!(self, p => sqlx::query_scalar("SELECT COUNT(*) FROM datasets").fetch_one(p).await)
-            .context("could not count datasets")
+        Ok(self.resource_counts().await?.datasets)
+    }
+
+    /// How many datasets, models, studies and detectors are stored, in one query.
+    pub async fn resource_counts(&self) -> anyhow::Result<ResourceCounts> {
+        let q = "SELECT (SELECT COUNT(*) FROM datasets), (SELECT COUNT(*) FROM models), \
+                 (SELECT COUNT(*) FROM studies), (SELECT COUNT(*) FROM detectors)";
+        let (datasets, models, studies, detectors) =
+            dispatch!(self, p => sqlx::query_as::<_, (i64, i64, i64, i64)>(q).fetch_one(p).await)
+                .context("could not count the stored resources")?;
+        Ok(ResourceCounts { datasets, models, studies, detectors })
     }
 
     /// One version, or the latest when `version` is `None`.
@@ -283,7 +321,7 @@ impl Store {
     /// Deletes a dataset unless a queued or running job uses it.
     pub async fn delete_dataset(&self, id: i64) -> anyhow::Result<DeleteOutcome> {
         let r: Result<DeleteOutcome, sqlx::Error> = dispatch!(self, p => async {
-            let mut tx = p.begin().await?;
+            let mut tx = p.begin_write().await?;
             let touched = sqlx::query("UPDATE datasets SET updated_at = updated_at WHERE id = $1").bind(id).execute(&mut *tx).await?;
             if touched.rows_affected() == 0 {
                 return Ok(DeleteOutcome::NotFound);

@@ -2,6 +2,7 @@
 //! the rows scored against it, kept for a retention period.
 
 use super::jobs::{insert_job, succeed_job, ClaimedJob, NewJob};
+use super::BeginWrite as _;
 use super::{dispatch, is_unique_violation, Store};
 use anyhow::Context;
 use chrono::{DateTime, Utc};
@@ -120,7 +121,7 @@ impl Store {
     ) -> anyhow::Result<Option<(i64, i64)>> {
         let now = Utc::now();
         let r: Result<(i64, i64), sqlx::Error> = dispatch!(self, p => async {
-            let mut tx = p.begin().await?;
+            let mut tx = p.begin_write().await?;
             let id: i64 = sqlx::query_scalar("INSERT INTO detectors (name, dataset_id, spec, known_columns, retention_days, persist, created_at) \
                                               VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id")
                 .bind(d.name).bind(d.dataset_id).bind(Json(d.spec)).bind(Json(d.known_columns)).bind(d.retention_days)
@@ -165,7 +166,7 @@ impl Store {
     ) -> anyhow::Result<Option<i32>> {
         let now = Utc::now();
         let r: Result<Option<i32>, sqlx::Error> = dispatch!(self, p => async {
-            let mut tx = p.begin().await?;
+            let mut tx = p.begin_write().await?;
             let next: i64 = sqlx::query_scalar("SELECT CAST(COALESCE(MAX(version), 0) + 1 AS BIGINT) FROM detector_versions WHERE detector_id = $1")
                 .bind(detector_id).fetch_one(&mut *tx).await?;
             let version = next as i32;
@@ -237,7 +238,7 @@ impl Store {
         }
         let now = Utc::now();
         let r: Result<(), sqlx::Error> = dispatch!(self, p => async {
-            let mut tx = p.begin().await?;
+            let mut tx = p.begin_write().await?;
             for chunk in rows.chunks(BULK) {
                 let mut qb = sqlx::QueryBuilder::new(
                     "INSERT INTO detector_scores (detector_id, version, scored_at, part, score, anomaly, row_values, top) ",

@@ -1,6 +1,7 @@
 //! The jobs table: enqueue, claim with a lease, heartbeat, progress, finish, retry, cancel,
 //! listing for the API. Workers and handlers live in `crate::jobs`.
 
+use super::BeginWrite as _;
 use super::{dispatch, Store};
 use anyhow::Context;
 use chrono::{DateTime, Utc};
@@ -53,12 +54,31 @@ impl NewJob {
     }
 }
 
+tokio::task_local! {
+    /// The token on whose request jobs are being queued. Who asked is request context rather
+    /// than a parameter of every store call that queues a job (models, runs, calibrations,
+    /// schedules...), so the API sets it once around each request (`api::limits`) and every
+    /// `insert_job!` in that request's task records it. Jobs queued elsewhere (the scheduler,
+    /// a spawned task) have no creator.
+    static JOB_CREATOR: i64;
+}
+
+/// Runs `f` with jobs it queues recorded as created by `token_id`.
+pub async fn as_job_creator<F: std::future::Future>(token_id: i64, f: F) -> F::Output {
+    JOB_CREATOR.scope(token_id, f).await
+}
+
+/// The token queuing jobs in this task, if any.
+pub(crate) fn job_creator() -> Option<i64> {
+    JOB_CREATOR.try_with(|t| *t).ok()
+}
+
 /// Inserts a job inside a transaction (any backend's connection).
 macro_rules! insert_job {
     ($conn:expr, $job:expr, $now:expr, $depends_on:expr, $schedule_id:expr) => {
         sqlx::query_scalar::<_, i64>(
-            "INSERT INTO jobs (kind, payload, status, max_attempts, run_at, dataset_id, depends_on, schedule_id, created_at) \
-             VALUES ($1, $2, 'queued', $3, $4, $5, $6, $7, $4) RETURNING id",
+            "INSERT INTO jobs (kind, payload, status, max_attempts, run_at, dataset_id, depends_on, schedule_id, created_at, created_by) \
+             VALUES ($1, $2, 'queued', $3, $4, $5, $6, $7, $4, $8) RETURNING id",
         )
         .bind(&$job.kind)
         .bind(sqlx::types::Json(&$job.payload))
@@ -67,6 +87,7 @@ macro_rules! insert_job {
         .bind($job.dataset_id)
         .bind($depends_on)
         .bind($schedule_id)
+        .bind($crate::store::jobs::job_creator())
         .fetch_one($conn)
     };
 }
@@ -161,6 +182,13 @@ impl Store {
         self.enqueue(&NewJob { dataset_id, ..NewJob::new(kind, payload.clone()) }).await
     }
 
+    /// Jobs queued or running that `token_id` queued (`api::limits`).
+    pub async fn count_active_jobs_by(&self, token_id: i64) -> anyhow::Result<i64> {
+        let q = "SELECT COUNT(*) FROM jobs WHERE created_by = $1 AND status IN ('queued', 'running')";
+        dispatch!(self, p => sqlx::query_scalar(q).bind(token_id).fetch_one(p).await)
+            .context("could not count the token's jobs")
+    }
+
     /// Jobs per status, for `/metrics`.
     pub async fn job_counts(&self) -> anyhow::Result<Vec<(String, i64)>> {
         let q = "SELECT status, COUNT(*) FROM jobs GROUP BY status ORDER BY status";
@@ -197,15 +225,20 @@ impl Store {
                   WHERE status = 'running' AND lease_expires_at < $1 AND cancel_requested";
         let q2 = "UPDATE jobs SET status = 'failed', finished_at = $1, lease_owner = NULL, lease_expires_at = NULL, \
                   last_error = 'its worker stopped answering during each of its ' || attempts || ' attempts (killed, or out of memory?)' \
-                  WHERE status = 'running' AND lease_expires_at < $1 AND attempts >= max_attempts";
-        let n = dispatch!(self, p => async {
+                  WHERE status = 'running' AND lease_expires_at < $1 AND attempts >= max_attempts RETURNING id";
+        let (n, failed) = dispatch!(self, p => async {
             let a = sqlx::query(q1).bind(now).execute(p).await?.rows_affected();
-            let b = sqlx::query(q2).bind(now).execute(p).await?.rows_affected();
-            Ok::<u64, sqlx::Error>(a + b)
+            let failed: Vec<i64> = sqlx::query_scalar(q2).bind(now).fetch_all(p).await?;
+            Ok::<(u64, Vec<i64>), sqlx::Error>((a + failed.len() as u64, failed))
         }.await)
         .context("could not sweep expired jobs")?;
         if n > 0 {
             self.cancel_orphaned_dependents().await?;
+        }
+        for id in failed {
+            if let Err(e) = self.emit_job_ended(id).await {
+                tracing::warn!(job = id, error = %format!("{e:#}"), "could not queue the job's webhook event");
+            }
         }
         Ok(n)
     }
@@ -369,7 +402,7 @@ impl Store {
         };
         let select = format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = $1{lock}");
         let r: Result<Option<Retried>, sqlx::Error> = dispatch!(self, p => async {
-            let mut tx = p.begin().await?;
+            let mut tx = p.begin_write().await?;
             let Some(old) = sqlx::query_as::<_, JobRow>(&select).bind(id).fetch_optional(&mut *tx).await? else {
                 return Ok(None);
             };
@@ -418,7 +451,7 @@ impl Store {
     pub async fn save_checkpoint(&self, job: &ClaimedJob, epoch: i32, state: &[u8]) -> anyhow::Result<bool> {
         let now = Utc::now();
         let r: Result<bool, sqlx::Error> = dispatch!(self, p => async {
-            let mut tx = p.begin().await?;
+            let mut tx = p.begin_write().await?;
             let held: Option<i64> = sqlx::query_scalar("SELECT id FROM jobs WHERE id = $1 AND status = 'running' AND lease_owner = $2")
                 .bind(job.id).bind(&job.lease_owner).fetch_optional(&mut *tx).await?;
             if held.is_none() {

@@ -1,6 +1,7 @@
 //! The one place SQL lives: `Store` in domain terms, with a Postgres and an SQLite backend.
 //! Most statements are the same text for both; `dispatch!` type-checks a body once per backend.
 
+mod audit;
 mod datasets;
 mod detectors;
 mod idempotency;
@@ -9,21 +10,25 @@ mod models;
 mod schedules;
 mod studies;
 mod tokens;
+mod webhooks;
 
+pub use audit::{AuditEntry, AuditQuery, AuditWriter, NewAuditEntry};
 pub use datasets::{
-    AppendOutcome, DatasetMeta, DeleteOutcome, IdempotencyRecord, NewChunk, NewVersion, ReportRow, VersionMeta,
+    AppendOutcome, DatasetMeta, DeleteOutcome, IdempotencyRecord, NewChunk, NewVersion, ReportRow, ResourceCounts,
+    VersionMeta,
 };
 pub use detectors::{
     DetectorRow, NewDetector, NewDetectorVersion, NewScore, ScoreQuery, ScoreRow, ScoreWriter, VersionRow,
 };
 pub use idempotency::Reservation;
-pub use jobs::{ClaimedJob, JobOutcome, JobRow, Lease, NewJob, Retried};
+pub use jobs::{as_job_creator, ClaimedJob, JobOutcome, JobRow, Lease, NewJob, Retried};
 pub use models::{ModelRow, NewModel, TrainedModel};
 pub use schedules::{FireRow, NewSchedule, ScheduleRow};
 pub use studies::{
     CandidateOrder, CandidateQuery, CandidateRow, Measurement, NewCandidate, NewStudy, RunRow, StudyRow, TellOutcome,
 };
 pub use tokens::TokenInfo;
+pub use webhooks::{Attempt, DeliveryRow, DeliveryTarget, NewWebhook, WebhookRow, WebhookSummary};
 
 use crate::config::DatabaseConfig;
 use anyhow::Context;
@@ -55,6 +60,31 @@ macro_rules! dispatch {
 }
 pub(crate) use dispatch;
 
+/// Begins a transaction that writes. On SQLite it takes the write lock at once (`BEGIN
+/// IMMEDIATE`, waiting up to the busy timeout): a deferred transaction that reads first and then
+/// writes fails at once with SQLITE_BUSY when another connection committed in between, which the
+/// background writers (scores, audit log) make likely. Postgres begins as usual.
+pub(crate) trait BeginWrite {
+    type Db: sqlx::Database;
+    fn begin_write(
+        &self,
+    ) -> impl std::future::Future<Output = Result<sqlx::Transaction<'static, Self::Db>, sqlx::Error>> + Send;
+}
+
+impl BeginWrite for PgPool {
+    type Db = sqlx::Postgres;
+    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error> {
+        self.begin().await
+    }
+}
+
+impl BeginWrite for SqlitePool {
+    type Db = sqlx::Sqlite;
+    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, sqlx::Error> {
+        self.begin_with("BEGIN IMMEDIATE").await
+    }
+}
+
 /// True when the error is a unique-key violation (a lost race or a duplicate name).
 pub(crate) fn is_unique_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
@@ -69,7 +99,9 @@ impl Store {
                     PgConnectOptions::from_str(url.expose()).context("DATABASE_URL is not a valid Postgres URL")?;
                 let pool = PgPoolOptions::new()
                     .max_connections(16)
-                    .acquire_timeout(Duration::from_secs(5))
+                    // how long a call waits for a connection, and so how long the first calls of
+                    // an outage wait before the API's breaker opens (api::outage)
+                    .acquire_timeout(Duration::from_secs(3))
                     .connect_with(opts)
                     .await
                     .context("could not connect to Postgres (DATABASE_URL)")?;

@@ -1,6 +1,7 @@
 //! Models: the row made with its training job, per-epoch metrics, the finished file.
 
 use super::jobs::{insert_job, succeed_job, ClaimedJob, NewJob};
+use super::BeginWrite as _;
 use super::{dispatch, Store};
 use anyhow::Context;
 use chrono::{DateTime, Utc};
@@ -97,7 +98,7 @@ impl Store {
         let now = Utc::now();
         let job = NewJob { dataset_id: Some(m.dataset_id), ..NewJob::new("train", serde_json::json!({})) };
         let r: Result<(i64, i64, Option<i64>), sqlx::Error> = dispatch!(self, p => async {
-            let mut tx = p.begin().await?;
+            let mut tx = p.begin_write().await?;
             let job_id = insert_job!(&mut *tx, job, now, None::<i64>, None::<i64>).await?;
             let model_id = insert_model!(&mut *tx, m, job_id, now).await?;
             sqlx::query("UPDATE jobs SET payload = $1 WHERE id = $2")
@@ -160,7 +161,7 @@ impl Store {
         let q = "INSERT INTO model_epochs (model_id, epoch, metrics) VALUES ($1, $2, $3) \
                  ON CONFLICT (model_id, epoch) DO UPDATE SET metrics = excluded.metrics";
         let r: Result<(), sqlx::Error> = dispatch!(self, p => async {
-            let mut tx = p.begin().await?;
+            let mut tx = p.begin_write().await?;
             for (epoch, m) in epochs {
                 sqlx::query(q).bind(model_id).bind(*epoch).bind(Json(m)).execute(&mut *tx).await?;
             }
@@ -194,7 +195,7 @@ impl Store {
     ) -> anyhow::Result<bool> {
         let now = Utc::now();
         let r: Result<bool, sqlx::Error> = dispatch!(self, p => async {
-            let mut tx = p.begin().await?;
+            let mut tx = p.begin_write().await?;
             if !succeed_job!(&mut *tx, job, result, now)? {
                 return Ok(false);
             }

@@ -1,6 +1,7 @@
 //! Schedules: cron, time zone and a job template; each slot fires once however many workers run.
 
 use super::jobs::{insert_job, NewJob};
+use super::BeginWrite as _;
 use super::{dispatch, is_unique_violation, Store};
 use anyhow::Context;
 use chrono::{DateTime, Utc};
@@ -130,7 +131,7 @@ impl Store {
         let now = Utc::now();
         let manual = expected.is_none();
         let r: Result<Option<Vec<i64>>, sqlx::Error> = dispatch!(self, p => async {
-            let mut tx = p.begin().await?;
+            let mut tx = p.begin_write().await?;
             if let Some(old) = expected {
                 let moved = sqlx::query("UPDATE schedules SET next_fire_at = $1, updated_at = $2 WHERE id = $3 AND next_fire_at = $4 AND NOT paused")
                     .bind(next).bind(now).bind(schedule_id).bind(old).execute(&mut *tx).await?;

@@ -2,6 +2,7 @@
 //! written in bulk as solvers evaluate them.
 
 use super::jobs::{insert_job, succeed_job, ClaimedJob, NewJob};
+use super::BeginWrite as _;
 use super::{dispatch, is_unique_violation, Store};
 use anyhow::Context;
 use chrono::{DateTime, Utc};
@@ -186,7 +187,7 @@ impl Store {
         let now = Utc::now();
         let job = NewJob::new("optimize", serde_json::json!({}));
         let r: Result<(i64, i64), sqlx::Error> = dispatch!(self, p => async {
-            let mut tx = p.begin().await?;
+            let mut tx = p.begin_write().await?;
             let job_id = insert_job!(&mut *tx, job, now, None::<i64>, None::<i64>).await?;
             let run_id: i64 = sqlx::query_scalar("INSERT INTO study_runs (study_id, job_id, solver, budget, seed, created_at) \
                                                   VALUES ($1, $2, $3, $4, $5, $6) RETURNING id")
@@ -244,7 +245,7 @@ impl Store {
         let now = Utc::now();
         let evaluations = cands.iter().map(|c| c.iteration + 1).max().unwrap_or(0);
         let r: Result<(), sqlx::Error> = dispatch!(self, p => async {
-            let mut tx = p.begin().await?;
+            let mut tx = p.begin_write().await?;
             for chunk in cands.chunks(BULK) {
                 let mut qb = sqlx::QueryBuilder::new(
                     "INSERT INTO candidates (study_id, run_id, iteration, solver, status, unit, design, latent, objectives, \
@@ -278,7 +279,7 @@ impl Store {
     ) -> anyhow::Result<bool> {
         let now = Utc::now();
         let r: Result<bool, sqlx::Error> = dispatch!(self, p => async {
-            let mut tx = p.begin().await?;
+            let mut tx = p.begin_write().await?;
             if !succeed_job!(&mut *tx, job, summary, now)? {
                 return Ok(false);
             }
@@ -373,7 +374,7 @@ impl Store {
     pub async fn tell(&self, study_id: i64, ms: &[Measurement]) -> anyhow::Result<Vec<TellOutcome>> {
         let now = Utc::now();
         let r: Result<Vec<TellOutcome>, sqlx::Error> = dispatch!(self, p => async {
-            let mut tx = p.begin().await?;
+            let mut tx = p.begin_write().await?;
             let mut out = Vec::with_capacity(ms.len());
             for m in ms {
                 let cur: Option<(String, Option<Json<serde_json::Value>>)> = sqlx::query_as(

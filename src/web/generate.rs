@@ -265,6 +265,9 @@ fn refusal(e: ApiError) -> Refusal {
             let (field, label) = place(field.as_deref());
             Refusal { field, label, message: detail, status }
         }
+        ApiError::Retry { status, detail, .. } => {
+            Refusal { field: None, label: "Not now".into(), message: detail, status }
+        }
         ApiError::Unexpected(e) => {
             tracing::error!(error = %format!("{e:#}"), "a generation request failed");
             Refusal {

@@ -88,6 +88,9 @@ async fn login(req: HttpRequest, state: web::Data<AppState>, form: web::Form<Log
     match state.store.find_token(&hash_token(token)).await {
         Ok(Some(info)) => {
             tracing::info!(token = info.id, "dashboard sign-in");
+            if let Some(role) = info.role() {
+                crate::api::audit::Actor::note(&req, info.id, &info.name, role);
+            }
             let secure = req.connection_info().scheme() == "https";
             HttpResponse::SeeOther()
                 .cookie(session::session_cookie(token, secure))

@@ -57,7 +57,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     .route("/jobs/{id}/retry", web::post().to(retry_job))
     .route("/admin", web::get().to(admin))
     .route("/admin/tokens", web::post().to(create_token))
-    .route("/admin/tokens/{id}/revoke", web::post().to(revoke_token));
+    .route("/admin/tokens/{id}/revoke", web::post().to(revoke_token))
+    .route("/admin/webhooks/{id}/deliveries/{delivery}/replay", web::post().to(replay_delivery));
 }
 
 /// A time for people, with the machine-readable instant (as the API writes it) beside it.
@@ -97,6 +98,7 @@ impl Refusal {
     fn from_api(e: ApiError) -> Result<Refusal, actix_web::Error> {
         match e {
             ApiError::Client { detail, field, .. } => Ok(Refusal { field, message: detail }),
+            ApiError::Retry { detail, .. } => Ok(Refusal { field: None, message: detail }),
             ApiError::Unexpected(e) => Err(unexpected(format!("{e:#}"))),
         }
     }
@@ -530,6 +532,12 @@ async fn admin(s: Session, state: web::Data<AppState>) -> PageResult {
 /// The tokens with their revoke buttons, and the form for a new one (with a refusal inline).
 async fn admin_page(s: &Session, state: &AppState, form: &TokenForm, error: Option<Refusal>) -> PageResult {
     let tokens = state.store.list_tokens().await.map_err(unexpected)?;
+    let hooks = state.store.webhook_summaries(RECENT_DELIVERIES).await.map_err(unexpected)?;
+    let audit = state
+        .store
+        .list_audit(&crate::store::AuditQuery { limit: AUDIT_SHOWN, ..Default::default() })
+        .await
+        .map_err(unexpected)?;
     let e = error.as_ref();
     let body = html! {
         h2 { "New token" }
@@ -567,9 +575,40 @@ async fn admin_page(s: &Session, state: &AppState, form: &TokenForm, error: Opti
                 }
             } } }
         } }
+        (webhooks_section(s, &hooks))
+        (audit_section(&audit))
     };
     let status = if error.is_some() { StatusCode::BAD_REQUEST } else { StatusCode::OK };
     Ok(with_status(page(s, "/admin", "Admin", body), status))
+}
+
+/// Audit entries the admin page shows (the API pages through all of them).
+const AUDIT_SHOWN: i64 = 100;
+
+/// The latest audit entries: who created, changed, exported or deleted what.
+fn audit_section(entries: &[crate::store::AuditEntry]) -> Markup {
+    html! {
+        h2 { "Audit log" }
+        p.muted { "The latest " (AUDIT_SHOWN) " requests that created, changed, exported or deleted something, and sign-ins; all of them: GET /api/v1/audit." }
+        @if entries.is_empty() { p { "Nothing recorded yet." } }
+        @else {
+            div.table-wrap { table {
+                thead { tr { th { "When" } th { "Token" } th { "Role" } th { "Action" } th { "Request" } th { "Resource" } th.num { "Status" } } }
+                tbody { @for a in entries { tr {
+                    td { (time(&a.at)) }
+                    td { @match (a.token_id, &a.token_name) {
+                        (Some(id), Some(n)) => { (n) " (" (id) ")" },
+                        _ => { span.muted { "unknown" } },
+                    } }
+                    td { (a.role.as_deref().unwrap_or("")) }
+                    td { (a.action) }
+                    td { code { (a.method) " " (a.path) } }
+                    td { (a.resource_kind.as_deref().unwrap_or("")) " " (a.resource_id.as_deref().unwrap_or("")) }
+                    td.num { (a.status) }
+                } } }
+            } }
+        }
+    }
 }
 
 /// `POST /admin/tokens`: the new secret, shown on this page only, or the form with the refusal.
@@ -607,6 +646,65 @@ async fn revoke_token(
         .map_err(unexpected)?
         .ok_or_else(|| actix_web::error::ErrorNotFound(format!("token {id} does not exist")))?;
     tracing::info!(token = id, by = s.token_id, "token revoked from the dashboard");
+    Ok(see_other("/admin"))
+}
+
+// ---------------------------------------------------------------- webhooks
+
+/// Deliveries shown per subscription on the Admin page.
+const RECENT_DELIVERIES: i64 = 5;
+
+/// The subscriptions (managed through `/api/v1/webhooks`) with how their newest deliveries went;
+/// a failed delivery can be sent again.
+fn webhooks_section(s: &Session, hooks: &[crate::store::WebhookSummary]) -> Markup {
+    html! {
+        h2 { "Webhook subscriptions" }
+        @if hooks.is_empty() {
+            p.muted { "None yet. Subscribe a URL with " code { "POST /api/v1/webhooks" } " (see docs/mes-integration.md)." }
+        } @else {
+            div.table-wrap { table {
+                thead { tr { th.num { "Id" } th { "Name" } th { "URL" } th { "Events" } th { "Recent deliveries (newest first)" } } }
+                tbody { @for h in hooks { tr {
+                    td.num { (h.webhook.id) } td { (h.webhook.name) } td { code { (h.webhook.url) } }
+                    td { (h.webhook.events.0.join(", ")) @if !h.webhook.active { " " span.muted { "(inactive)" } } }
+                    td {
+                        @if h.recent.is_empty() { span.muted { "none yet" } }
+                        ul { @for d in &h.recent { li {
+                            (d.id) " " (d.event) " · " span class=(format!("status-{}", d.status)) { (d.status) }
+                            " · " (d.attempts) " attempt(s)"
+                            @if let Some(code) = d.last_status { " · HTTP " (code) }
+                            @if d.status == "failed" {
+                                " "
+                                form.inline method="post" action=(format!("/admin/webhooks/{}/deliveries/{}/replay", h.webhook.id, d.id)) {
+                                    (csrf_field(s))
+                                    button.secondary type="submit" aria-label=(format!("Replay delivery {}", d.id)) { "Replay" }
+                                }
+                            }
+                        } } }
+                    }
+                } } }
+            } }
+        }
+    }
+}
+
+/// `POST /admin/webhooks/{id}/deliveries/{delivery}/replay`: a new delivery of the same event; back to Admin.
+async fn replay_delivery(
+    s: Session,
+    state: web::Data<AppState>,
+    path: web::Path<(i64, i64)>,
+    form: web::Form<CsrfForm>,
+) -> PageResult {
+    guard(&s, &form.csrf, Permission::ManageWebhooks, "manage webhooks")?;
+    let (webhook_id, id) = path.into_inner();
+    let old = state
+        .store
+        .get_delivery(webhook_id, id)
+        .await
+        .map_err(unexpected)?
+        .ok_or_else(|| actix_web::error::ErrorNotFound(format!("webhook {webhook_id} has no delivery {id}")))?;
+    let new = state.store.queue_delivery(webhook_id, &old.event, &old.payload.0).await.map_err(unexpected)?;
+    tracing::info!(webhook = webhook_id, delivery = id, replay = ?new.map(|d| d.id), by = s.token_id, "delivery replayed from the dashboard");
     Ok(see_other("/admin"))
 }
 

@@ -30,10 +30,12 @@ impl Session {
         self.role.allows(p)
     }
 
-    /// Whether a submitted CSRF token is this session's (constant time).
+    /// Whether a submitted CSRF token is this session's. Compared in constant time (`subtle`):
+    /// with `==`, how soon a wrong guess is refused would tell an attacker how many of its
+    /// leading characters are right. Only the length, which is public, may end it early.
     pub fn csrf_ok(&self, given: &str) -> bool {
-        let (a, b) = (self.csrf.as_bytes(), given.as_bytes());
-        a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+        use subtle::ConstantTimeEq;
+        self.csrf.as_bytes().ct_eq(given.as_bytes()).into()
     }
 }
 
@@ -92,6 +94,7 @@ impl FromRequest for Session {
                 return Err(to_login(&req));
             };
             let role = info.role().ok_or_else(|| actix_web::error::ErrorInternalServerError("unknown role"))?;
+            crate::api::audit::Actor::note(&req, info.id, &info.name, role);
             Ok(Session { token_id: info.id, name: info.name, role, csrf: csrf_of(&hash) })
         })
     }

@@ -199,6 +199,9 @@ async fn submit(s: Session, state: web::Data<AppState>, form: web::Form<TrainFor
         Err(ApiError::Client { status, detail, field, .. }) => {
             form_page(&s, &state, &v, &[(input_of(field.as_deref()), detail)], status).await
         }
+        Err(ApiError::Retry { status, detail, .. }) => {
+            form_page(&s, &state, &v, &[(input_of(None), detail)], status).await
+        }
         Err(ApiError::Unexpected(e)) => Err(unexpected(format!("{e:#}"))),
     }
 }

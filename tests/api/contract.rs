@@ -147,6 +147,12 @@ async fn concurrent_retries_with_one_key_create_one_thing(backend: Backend) {
     // tokens are not kept for replay (the answer holds the secret): a key there is refused
     let r = post_keyed(&app, "/api/v1/tokens", &json!({"name": "mes", "role": "mes"}), "t-1", &app.admin).await;
     assert_problem(r, 400, &["Idempotency-Key", "secret"]).await;
+    // nor are webhook subscriptions, for the same reason; nothing is subscribed
+    let hook = json!({"name": "mes", "url": "http://127.0.0.1:9/hook", "events": ["job.failed"]});
+    let r = post_keyed(&app, "/api/v1/webhooks", &hook, "w-1", &app.admin).await;
+    assert_problem(r, 400, &["Idempotency-Key", "webhook subscription", "secret"]).await;
+    let (_, hooks) = app.get_json("/api/v1/webhooks").await;
+    assert_eq!(hooks["items"], json!([]), "{hooks}");
 }
 
 on_both_stores!(

@@ -3,6 +3,7 @@
 mod helpers;
 
 mod access;
+mod audit;
 mod browser;
 mod contract;
 mod datasets;
@@ -11,6 +12,8 @@ mod detectors;
 mod faults;
 mod jobs;
 mod lifecycle;
+mod limits;
+mod logs;
 mod models;
 mod schedules;
 mod studies;
@@ -19,3 +22,4 @@ mod web;
 mod web_generate;
 mod web_plan;
 mod web_train;
+mod webhooks;
