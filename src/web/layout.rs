@@ -69,6 +69,7 @@ pub fn page_with_refresh(
         html lang="en" {
             (head(title, refresh_secs))
             body {
+                a.skip href="#main" { "Skip to the page's content" }
                 header.top {
                     a href="/" { strong { "genfab" } }
                     nav aria-label="Main" {

@@ -77,12 +77,10 @@ fn jobs_table(s: &Session, jobs: &[crate::store::JobRow]) -> Markup {
 
 pub async fn overview(s: Session, state: web::Data<AppState>) -> PageResult {
     let st = &state.store;
-    let datasets = st.count_datasets().await.map_err(unexpected)?;
+    let n = st.resource_counts().await.map_err(unexpected)?;
     let counts = st.job_counts().await.map_err(unexpected)?;
     let running = st.list_jobs(Some("running"), None, 0, 20).await.map_err(unexpected)?;
     let recent = st.list_jobs(None, None, 0, 10).await.map_err(unexpected)?;
-    let models = st.list_models(None, 0, 1000).await.map_err(unexpected)?.len();
-    let studies = st.list_studies(0, 1000).await.map_err(unexpected)?.len();
     let detectors = st.list_detectors(0, 50).await.map_err(unexpected)?;
     let schedules = st.list_schedules(0, 50).await.map_err(unexpected)?;
     let mut anomalies = vec![];
@@ -94,15 +92,15 @@ pub async fn overview(s: Session, state: web::Data<AppState>) -> PageResult {
     }
     anomalies.sort_by_key(|a| std::cmp::Reverse(a.2.scored_at));
     anomalies.truncate(10);
-    let queued = counts.iter().find(|(k, _)| k == "queued").map_or(0, |(_, n)| *n);
+    let jobs_in = |status: &str| counts.iter().find(|(k, _)| k == status).map_or(0, |(_, n)| *n);
     let body = html! {
         section aria-label="Counts" { div.cards {
-            div.card { div.n { (datasets) } a href="/datasets" { "datasets" } }
-            div.card { div.n { (models) } a href="/models" { "models" } }
-            div.card { div.n { (studies) } a href="/studies" { "studies" } }
-            div.card { div.n { (detectors.len()) } a href="/detectors" { "detectors" } }
-            div.card { div.n { (running.len()) } a href="/jobs" { "running jobs" } }
-            div.card { div.n { (queued) } a href="/jobs" { "queued jobs" } }
+            div.card { div.n { (n.datasets) } a href="/datasets" { "datasets" } }
+            div.card { div.n { (n.models) } a href="/models" { "models" } }
+            div.card { div.n { (n.studies) } a href="/studies" { "studies" } }
+            div.card { div.n { (n.detectors) } a href="/detectors" { "detectors" } }
+            div.card { div.n { (jobs_in("running")) } a href="/jobs?status=running" { "running jobs" } }
+            div.card { div.n { (jobs_in("queued")) } a href="/jobs?status=queued" { "queued jobs" } }
         } }
         h2 { "Running jobs" }
         @if running.is_empty() { p.muted { "Nothing is running." } } @else { (jobs_table(&s, &running)) }
@@ -361,9 +359,31 @@ pub async fn download(
         .body(bytes))
 }
 
-pub async fn jobs(s: Session, state: web::Data<AppState>) -> PageResult {
-    let rows = state.store.list_jobs(None, None, 0, 200).await.map_err(unexpected)?;
-    Ok(page(&s, "/jobs", "Jobs", jobs_table(&s, &rows)))
+#[derive(Deserialize)]
+pub struct JobsQuery {
+    status: Option<String>,
+}
+
+/// `GET /jobs[?status=S]`: the newest 200 jobs, of one status when asked (an unknown status is
+/// said so, and all are listed).
+pub async fn jobs(s: Session, state: web::Data<AppState>, q: web::Query<JobsQuery>) -> PageResult {
+    let wanted = q.status.as_deref().filter(|w| !w.is_empty());
+    let status = wanted.filter(|w| crate::api::jobs::STATUSES.contains(w));
+    let rows = state.store.list_jobs(status, None, 0, 200).await.map_err(unexpected)?;
+    let body = html! {
+        nav aria-label="Job status" { p {
+            a href="/jobs" aria-current=[status.is_none().then_some("page")] { "all" }
+            @for st in crate::api::jobs::STATUSES {
+                " · " a href=(format!("/jobs?status={st}")) aria-current=[(status == Some(*st)).then_some("page")] { (st) }
+            }
+        } }
+        @if let (Some(w), None) = (wanted, status) {
+            p.error role="alert" { "There is no job status '" (w) "'; all jobs are listed." }
+        }
+        (jobs_table(&s, &rows))
+    };
+    let title = status.map_or("Jobs".to_string(), |st| format!("Jobs: {st}"));
+    Ok(page(&s, "/jobs", &title, body))
 }
 
 #[derive(Deserialize)]
@@ -453,6 +473,9 @@ pub async fn model(
         p { (status_cell(&m.job_status)) " · dataset " a href=(format!("/datasets/{}", m.dataset_id)) { (m.dataset_id) " v" (m.dataset_version) }
             " · seed " (m.seed) " · " (m.code_version)
             @if m.file_sha256.is_some() { " · " a href=(format!("/api/v1/models/{id}/file")) { "model file (API)" } } }
+        @if m.job_status == "succeeded" && s.may(Permission::CreateResources) {
+            p { a href=(format!("/models/{id}/generate")) { "Generate rows from this model" } }
+        }
         @if live {
             p role="status" { "epoch " (epoch) " of " (of)
                 " " progress value=(epoch) max=(of.max(1)) aria-label="training progress" { (epoch) " of " (of) }
@@ -747,5 +770,7 @@ pub async fn run(s: Session, state: web::Data<AppState>, path: web::Path<i64>, q
             @if more { " " a href=(filters(page_no + 1)) { "next →" } }
         } }
     };
-    Ok(page(&s, "/studies", &format!("Run {id}"), body))
+    // while the run's job works, the page reloads itself (no script) so the plots fill in
+    let live = matches!(r.job_status.as_deref(), Some("queued" | "running"));
+    Ok(page_with_refresh(&s, "/studies", &format!("Run {id}"), body, live.then_some(2)))
 }

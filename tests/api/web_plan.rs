@@ -390,6 +390,24 @@ async fn retry_queues_a_new_job_for_a_failed_or_cancelled_one(backend: Backend) 
     assert_eq!(count(&app, "/api/v1/jobs").await, 2);
     assert_eq!(post_form(&app, &admin, "/jobs/99999/retry", &[("csrf", csrf.as_str())]).await.0, 404);
 
+    // the jobs page filters by status; the overview counts with the store, not from a list
+    let (_, cancelled) = get_page(&app, &admin, "/jobs?status=cancelled").await;
+    assert!(cancelled.contains("<title>Jobs: cancelled") && cancelled.contains(&format!("/jobs/{job}/retry")));
+    assert!(!cancelled.contains(&format!("/jobs/{new_id}/cancel")), "the queued job is not a cancelled one");
+    let (_, queued) = get_page(&app, &admin, "/jobs?status=queued").await;
+    assert!(queued.contains(&format!("/jobs/{new_id}/cancel")) && !queued.contains(&retry), "{queued}");
+    let (status, odd) = get_page(&app, &admin, "/jobs?status=lost").await;
+    assert_eq!(status, 200);
+    assert!(odd.contains("There is no job status 'lost'") && odd.contains(&retry), "all are listed");
+    let (_, overview) = get_page(&app, &admin, "/").await;
+    for card in [
+        "1</div><a href=\"/datasets\">datasets",
+        "1</div><a href=\"/models\">models",
+        "1</div><a href=\"/jobs?status=queued\">queued jobs",
+    ] {
+        assert!(overview.contains(card), "the overview lacks {card}");
+    }
+
     // the retried job trains the model
     let store = app.store().await;
     let step = genfab::jobs::try_execute_job(&store, "test-worker", &fast_worker()).await.unwrap();
