@@ -99,15 +99,9 @@ fn check_url(raw: &str) -> Result<String, ApiError> {
         ApiError::bad_field("url", format!("'{raw}' is not a URL ({e}); e.g. http://mes.plant.local/hooks"))
     })?;
     match url.scheme() {
-        "http" if url.host_str().is_some_and(|h| !h.is_empty()) => Ok(url.to_string()),
-        "http" => Err(ApiError::bad_field("url", format!("'{raw}' has no host"))),
-        // reqwest is built without a TLS backend here: an https receiver could never be reached
-        "https" => Err(ApiError::bad_field(
-            "url",
-            "this genfab delivers over plain http only (it is built without TLS); use an http:// URL on the plant \
-             network or a TLS-terminating proxy",
-        )),
-        other => Err(ApiError::bad_field("url", format!("the url's scheme is '{other}'; it must be http"))),
+        "http" | "https" if url.host_str().is_some_and(|h| !h.is_empty()) => Ok(url.to_string()),
+        "http" | "https" => Err(ApiError::bad_field("url", format!("'{raw}' has no host"))),
+        other => Err(ApiError::bad_field("url", format!("the url's scheme is '{other}'; it must be http or https"))),
     }
 }
 

@@ -409,7 +409,35 @@ async fn workers_killed_mid_job_and_mid_delivery_lose_no_event() {
     app.stop().await;
 }
 
+/// An https subscription is accepted and delivered over TLS: pointed at a receiver that speaks
+/// plain HTTP, the handshake fails, the receiver sees no request it could read, and the attempt
+/// is recorded with its error.
+async fn an_https_receiver_is_reached_over_tls(backend: Backend) {
+    let app = spawn_worker_app(backend).await;
+    let (url, receiver, server) = start_receiver(0).await;
+    let w = subscribe(&app, &url.replace("http://", "https://"), &["job.succeeded"]).await;
+    assert!(w["url"].as_str().unwrap().starts_with("https://127.0.0.1:"), "{w}");
+    let r = app.post_json(&format!("/api/v1/webhooks/{}/ping", w["id"]), &json!({})).await;
+    assert_eq!(r.status().as_u16(), 202);
+    let id = w["id"].as_i64().unwrap();
+    let end = Instant::now() + Duration::from_secs(20);
+    let d = loop {
+        let d = deliveries(&app, id).await;
+        if d.first().is_some_and(|d| d["attempts"].as_i64().unwrap_or(0) >= 1 && !d["last_error"].is_null()) {
+            break d[0].clone();
+        }
+        assert!(Instant::now() < end, "no attempt recorded: {d:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_ne!(d["status"], "delivered", "{d}");
+    assert!(d["last_status"].is_null(), "no HTTP answer came over TLS: {d}");
+    assert!(receiver.got.lock().unwrap().is_empty(), "the receiver read a plain request");
+    server.stop(true).await;
+    app.stop().await;
+}
+
 on_both_stores!(
+    an_https_receiver_is_reached_over_tls,
     deliveries_are_signed_retried_recorded_and_replayed,
     a_job_failed_event_follows_the_last_attempt_and_an_unreachable_receiver_fails_the_delivery,
     bad_subscriptions_are_refused_by_field_and_only_admins_manage_webhooks,
