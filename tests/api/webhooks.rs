@@ -436,7 +436,53 @@ async fn an_https_receiver_is_reached_over_tls(backend: Backend) {
     app.stop().await;
 }
 
+/// A study run's end and a scoring call that flags parts reach a subscriber, with ids and counts.
+async fn study_runs_and_anomalies_are_delivered(backend: Backend) {
+    let app = spawn_worker_app(backend).await;
+    let (url, receiver, server) = start_receiver(0).await;
+    subscribe(&app, &url, &["study.run_finished", "detector.anomaly"]).await;
+
+    let spec = json!({"variables": [{"name": "w", "kind": "continuous", "lo": 10, "hi": 50}],
+                      "objectives": [{"name": "mass", "expr": "0.8 * w"}]});
+    let r = app.post_json("/api/v1/studies", &json!({"name": "bracket", "spec": spec})).await;
+    assert_eq!(r.status().as_u16(), 201);
+    let study = r.json::<Value>().await.unwrap()["id"].as_i64().unwrap();
+    let r = app
+        .post_json(&format!("/api/v1/studies/{study}/runs"), &json!({"solver": "random", "budget": 30, "seed": 1}))
+        .await;
+    assert!(r.status().is_success(), "{}", r.text().await.unwrap());
+    let got = wait_for(&receiver, 60, "study.run_finished", |g| g.event == "study.run_finished").await;
+    let run = got.iter().find(|g| g.event == "study.run_finished").unwrap().json();
+    assert_eq!(run["data"]["study_id"], study, "{run}");
+    assert_eq!(run["data"]["evaluations"], 30, "{run}");
+    assert_eq!(run["data"]["status"], "succeeded", "{run}");
+
+    let ds = app.dataset("ai4i2020", "ai4i2020/ai4i2020.csv").await;
+    let body = json!({"name": "press 3", "dataset_id": ds, "normal": {"label": "Machine failure", "value": 0},
+                      "columns": crate::detectors::COLUMNS, "spec": {"hidden": [16], "latent": 2, "epochs": 20},
+                      "calibration": {"method": "max_f1"}});
+    let d: Value = app.post_json("/api/v1/detectors", &body).await.json().await.unwrap();
+    let job = app.wait_job(d["job"]["id"].as_i64().unwrap(), 180).await;
+    assert_eq!(job["status"], "succeeded", "{job}");
+    let rows = crate::detectors::ai4i_rows(0..10_000, Some(true));
+    let r = app.post_json(&format!("/api/v1/detectors/{}/score", d["id"]), &json!({ "rows": &rows[..60] })).await;
+    let scored: Value = r.json().await.unwrap();
+    let flagged = scored["anomalies"].as_u64().unwrap();
+    assert!(flagged > 0, "no failure flagged: {scored}");
+    let got = wait_for(&receiver, 30, "detector.anomaly", |g| g.event == "detector.anomaly").await;
+    let events: Vec<Value> = got.iter().filter(|g| g.event == "detector.anomaly").map(|g| g.json()).collect();
+    assert_eq!(events.len(), 1, "one event per scoring call: {events:?}");
+    let data = &events[0]["data"];
+    assert_eq!((data["detector_id"].clone(), data["anomalies"].as_u64()), (d["id"].clone(), Some(flagged)), "{data}");
+    assert_eq!(data["scored"], 60, "{data}");
+    assert!(data["parts"].as_array().unwrap().iter().all(|p| p.as_str().unwrap().starts_with("udi-")), "{data}");
+    assert!(!events[0].to_string().contains("Torque"), "no row values in an event: {data}");
+    server.stop(true).await;
+    app.stop().await;
+}
+
 on_both_stores!(
+    study_runs_and_anomalies_are_delivered,
     an_https_receiver_is_reached_over_tls,
     deliveries_are_signed_retried_recorded_and_replayed,
     a_job_failed_event_follows_the_last_attempt_and_an_unreachable_receiver_fails_the_delivery,
