@@ -2,6 +2,8 @@
 
 use crate::catalog::CatalogError;
 use crate::ingest::{IngestError, IngestErrorKind};
+use actix_web::body::BoxBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
@@ -97,7 +99,26 @@ impl ApiError {
     pub fn unsupported(detail: impl Into<String>) -> Self {
         Self::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "Unsupported media type", detail)
     }
+    /// A 503 that may be retried after `retry_after_secs`.
+    pub fn unavailable(detail: impl Into<String>, retry_after_secs: u64) -> Self {
+        ApiError::Retry {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            title: "Service unavailable",
+            detail: detail.into(),
+            retry_after_secs,
+        }
+    }
+
+    /// This error as a middleware's answer to `req`, without calling the handler.
+    pub fn answer(self, req: ServiceRequest) -> ServiceResponse<BoxBody> {
+        let (r, _) = req.into_parts();
+        ServiceResponse::new(r, self.error_response())
+    }
 }
+
+/// What a call is told while the database is unreachable.
+pub const DATABASE_UNREACHABLE: &str =
+    "the database is unreachable; nothing was changed, retry after the Retry-After seconds";
 
 impl fmt::Display for ApiError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -133,14 +154,7 @@ impl ResponseError for ApiError {
                 tracing::warn!(error = %format!("{e:#}"), "the database is unreachable");
                 retry_after = Some(DATABASE_RETRY_SECS);
                 unreachable = true;
-                (
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "Service unavailable",
-                    "the database is unreachable; nothing was changed, retry after the Retry-After seconds",
-                    None,
-                    None,
-                    None,
-                )
+                (StatusCode::SERVICE_UNAVAILABLE, "Service unavailable", DATABASE_UNREACHABLE, None, None, None)
             }
             ApiError::Unexpected(e) => {
                 tracing::error!(error = %format!("{e:#}"), "request failed");
@@ -202,12 +216,7 @@ impl From<CatalogError> for ApiError {
             CatalogError::IdempotencyMismatch => {
                 ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "Idempotency key reused", e.to_string())
             }
-            CatalogError::Busy(..) => ApiError::Retry {
-                status: StatusCode::SERVICE_UNAVAILABLE,
-                title: "Service unavailable",
-                detail: e.to_string(),
-                retry_after_secs: 1,
-            },
+            CatalogError::Busy(..) => ApiError::unavailable(e.to_string(), 1),
             CatalogError::Unexpected(e) => ApiError::Unexpected(e),
         }
     }

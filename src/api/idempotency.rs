@@ -30,18 +30,14 @@ fn handled_elsewhere(path: &str) -> bool {
     matches!(parts.as_slice(), ["", "api", "v1", "datasets", _, "rows"])
 }
 
-/// The creations whose answer holds a secret shown once: token and webhook subscriptions.
-fn holds_a_secret(path: &str) -> Option<&'static str> {
+/// The creations whose answer holds a secret shown once: token and webhook subscriptions (the
+/// OpenAPI document offers them no key either).
+pub(super) fn holds_a_secret(path: &str) -> Option<&'static str> {
     match path.trim_end_matches('/') {
         "/api/v1/tokens" => Some("token creation"),
         "/api/v1/webhooks" => Some("a webhook subscription"),
         _ => None,
     }
-}
-
-fn problem(req: ServiceRequest, e: ApiError) -> ServiceResponse<BoxBody> {
-    let (r, _) = req.into_parts();
-    ServiceResponse::new(r, actix_web::ResponseError::error_response(&e))
 }
 
 /// The middleware (wrapped around the `/api/v1` scope).
@@ -60,13 +56,13 @@ pub async fn idempotent(
             "Idempotency-Key",
             format!("{what} is not replayable (its answer holds a secret, which is shown once and not kept for replays); send it without an Idempotency-Key"),
         );
-        return Ok(problem(req, e));
+        return Ok(e.answer(req));
     }
     let key = match raw_key.to_str() {
         Ok(k) if !k.is_empty() && k.len() <= MAX_KEY && k.bytes().all(|b| b.is_ascii_graphic()) => k.to_string(),
         _ => {
             let e = ApiError::bad_field("Idempotency-Key", "the Idempotency-Key must be 1 to 255 visible characters");
-            return Ok(problem(req, e));
+            return Ok(e.answer(req));
         }
     };
     // who asks: an unauthenticated request goes on to be refused by its handler
@@ -84,7 +80,7 @@ pub async fn idempotent(
         let chunk = chunk?;
         if body.len() + chunk.len() > state.limits.max_body_bytes {
             let e = ApiError::too_large(format!("the body is larger than {} bytes", state.limits.max_body_bytes));
-            return Ok(problem(req, e));
+            return Ok(e.answer(req));
         }
         body.extend_from_slice(&chunk);
     }
@@ -100,7 +96,7 @@ pub async fn idempotent(
         Err(e) => {
             tracing::error!(error = %format!("{e:#}"), "idempotency reservation failed");
             let e = ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "Unavailable", "the database is unreachable; retry");
-            return Ok(problem(req, e));
+            return Ok(e.answer(req));
         }
         Ok(Reservation::Taken(rec)) if rec.request_sha256 != sha => {
             let e = ApiError::new(
@@ -108,11 +104,11 @@ pub async fn idempotent(
                 "Idempotency key reused",
                 "the Idempotency-Key was used before with a different request; use a new key for a new request",
             );
-            return Ok(problem(req, e));
+            return Ok(e.answer(req));
         }
         Ok(Reservation::Taken(rec)) if rec.status == 0 => {
             let e = ApiError::conflict("a request with this Idempotency-Key is still being answered; retry shortly");
-            let mut res = problem(req, e);
+            let mut res = e.answer(req);
             res.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
             return Ok(res);
         }

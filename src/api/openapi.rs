@@ -78,7 +78,7 @@ pub fn spec() -> &'static Value {
                 let public = PUBLIC.contains(&path.as_str());
                 let Some(item) = item.as_object_mut() else { continue };
                 for (method, op) in item.iter_mut() {
-                    if method == "post" && !public && !matches!(path.as_str(), "/api/v1/tokens" | "/api/v1/webhooks") {
+                    if method == "post" && !public && super::idempotency::holds_a_secret(path).is_none() {
                         let params = op["parameters"].as_array().cloned().unwrap_or_default();
                         if !params.iter().any(|p| p["name"] == "Idempotency-Key") {
                             let mut params = params;

@@ -7,11 +7,10 @@
 //!
 //! The state is per process: each `genfab serve` finds out for itself.
 
-use super::error::{ApiError, DatabaseUnreachable, DATABASE_RETRY_SECS};
+use super::error::{ApiError, DatabaseUnreachable, DATABASE_RETRY_SECS, DATABASE_UNREACHABLE};
 use super::AppState;
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::StatusCode;
 use actix_web::middleware::Next;
 use actix_web::web;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -77,14 +76,7 @@ pub async fn guard(
         return Ok(next.call(req).await?.map_into_boxed_body());
     }
     if let Err(wait) = state.outage.admit() {
-        let e = ApiError::Retry {
-            status: StatusCode::SERVICE_UNAVAILABLE,
-            title: "Service unavailable",
-            detail: "the database is unreachable; nothing was changed, retry after the Retry-After seconds".into(),
-            retry_after_secs: wait,
-        };
-        let (r, _) = req.into_parts();
-        return Ok(ServiceResponse::new(r, actix_web::ResponseError::error_response(&e)));
+        return Ok(ApiError::unavailable(DATABASE_UNREACHABLE, wait).answer(req));
     }
     let res = next.call(req).await?;
     state.outage.record(res.response().extensions().get::<DatabaseUnreachable>().is_some());

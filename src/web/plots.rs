@@ -1236,6 +1236,14 @@ fn stride<T: Copy>(items: &[T], max: usize) -> Vec<T> {
 mod tests {
     use super::*;
 
+    /// Writes SVG samples to /tmp/plots, to look at; `None` unless GENFAB_PLOT_SAMPLES is set.
+    pub(super) fn sample_writer() -> Option<impl Fn(&str, String)> {
+        std::env::var_os("GENFAB_PLOT_SAMPLES")?;
+        let dir = std::path::Path::new("/tmp/plots");
+        std::fs::create_dir_all(dir).unwrap();
+        Some(move |name: &str, svg: String| std::fs::write(dir.join(format!("{name}.svg")), svg).unwrap())
+    }
+
     const NASTY: &str = r#"a<b & "c""#;
     const NASTY_ESCAPED: &str = "a&lt;b &amp; &quot;c&quot;";
 
@@ -1566,12 +1574,7 @@ mod tests {
     /// Writes one sample of each plot to /tmp/plots when GENFAB_PLOT_SAMPLES is set, to look at.
     #[test]
     fn write_samples() {
-        if std::env::var_os("GENFAB_PLOT_SAMPLES").is_none() {
-            return;
-        }
-        let dir = std::path::Path::new("/tmp/plots");
-        std::fs::create_dir_all(dir).unwrap();
-        let write = |name: &str, svg: String| std::fs::write(dir.join(format!("{name}.svg")), svg).unwrap();
+        let Some(write) = sample_writer() else { return };
 
         let values: Vec<f64> =
             (0..2000).map(|i| 20.0 + 5.0 * ((i as f64) * 0.618).sin() * ((i as f64) * 0.1).cos()).collect();
@@ -2027,6 +2030,7 @@ const HEAT_MISSING: RGBColor = RGBColor(0xf0, 0xf0, 0xf0);
 
 #[cfg(test)]
 mod report_plot_tests {
+    use super::tests::sample_writer;
     use super::*;
 
     const NASTY: &str = r#"a<b & "c""#;
@@ -2195,12 +2199,7 @@ mod report_plot_tests {
     /// Writes the report plots to /tmp/plots when GENFAB_PLOT_SAMPLES is set, to look at.
     #[test]
     fn write_report_samples() {
-        if std::env::var_os("GENFAB_PLOT_SAMPLES").is_none() {
-            return;
-        }
-        let dir = std::path::Path::new("/tmp/plots");
-        std::fs::create_dir_all(dir).unwrap();
-        let write = |name: &str, svg: String| std::fs::write(dir.join(format!("{name}.svg")), svg).unwrap();
+        let Some(write) = sample_writer() else { return };
         let real: Vec<f64> =
             (0..2000).map(|i| 300.0 + 2.0 * ((i as f64) * 0.618).sin() * ((i as f64) * 0.1).cos()).collect();
         let synth: Vec<f64> = (0..700).map(|i| 300.3 + 1.7 * ((i as f64) * 0.418).sin()).collect();

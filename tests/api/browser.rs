@@ -124,13 +124,7 @@ impl Driver {
     /// Waits (up to 10 s) until the page's source holds `needle`: a click that submits a form
     /// returns before the next page has loaded.
     async fn wait_for(&self, needle: &str) {
-        for _ in 0..100 {
-            if self.source().await.contains(needle) {
-                return;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        }
-        panic!("the page never showed {needle:?}: {}", self.source().await);
+        self.wait_long(needle, 10).await;
     }
 
     async fn title(&self) -> String {
