@@ -83,8 +83,10 @@ pub fn verify(secret: &str, header: &str, body: &[u8], now: i64) -> Result<(), S
     }
 }
 
-/// Queues `event` to every active subscription to it. Never fails the caller: a failure is
-/// logged (the operation it reports on has happened).
+/// Queues `event` to every active subscription to it, in a transaction of its own. Never fails
+/// the caller: a failure is logged (the operation it reports on has happened). Only for events
+/// that share no transaction with a write (`detector.anomaly`: the scores are kept by a batching
+/// writer); an event about a write is queued inside that write's transaction (`store::webhooks`).
 pub async fn emit(store: &Store, event: &str, data: Value) {
     match store.emit_event(event, &data).await {
         Ok(0) => {}

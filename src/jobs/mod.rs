@@ -129,10 +129,8 @@ pub async fn execute(store: Store, job: ClaimedJob, cfg: WorkerConfig, shutdown:
             // the outcome must reach the store: retry through a database restart
             for attempt in 0..30 {
                 match store.finish_job(&job, &outcome, cfg.retry_base).await {
-                    Ok(true) => {
-                        emit_ended(&store, &job).await;
-                        break;
-                    }
+                    // the job's webhook events are queued in the transaction that records the outcome
+                    Ok(true) => break,
                     Ok(false) => {
                         tracing::warn!(job = job.id, "lease lost before the job ended; its outcome is dropped");
                         break;
@@ -144,7 +142,8 @@ pub async fn execute(store: Store, job: ClaimedJob, cfg: WorkerConfig, shutdown:
                 }
             }
         }
-        Handled::Recorded => emit_ended(&store, &job).await,
+        // recorded with its webhook events in one transaction (`store::succeed_job!`)
+        Handled::Recorded => {}
         Handled::Interrupted => {
             if !ctx.lost.load(Ordering::SeqCst) {
                 if let Err(e) = store.release_job(&job).await {
@@ -154,17 +153,6 @@ pub async fn execute(store: Store, job: ClaimedJob, cfg: WorkerConfig, shutdown:
         }
     }
     tracing::info!(job = job.id, seconds = started.elapsed().as_secs_f64(), "job ended");
-}
-
-/// Queues the webhook events of a job whose outcome was just recorded (none while a retry is
-/// queued, none for the delivery jobs themselves); a failure is logged, the job stays as it ended.
-async fn emit_ended(store: &Store, job: &ClaimedJob) {
-    if job.kind == "webhook" {
-        return;
-    }
-    if let Err(e) = store.emit_job_ended(job.id).await {
-        tracing::warn!(job = job.id, error = %format!("{e:#}"), "could not queue the job's webhook events");
-    }
 }
 
 /// A name for this worker process, unique enough across machines.

@@ -1,5 +1,6 @@
 //! Datasets: rows stored as Parquet chunks, versions as immutable prefixes of the chunk list.
 
+use super::webhooks::emit_in_tx;
 use super::BeginWrite as _;
 use super::{dispatch, is_unique_violation, Store};
 use crate::domain::{ColumnStats, Schema};
@@ -114,7 +115,8 @@ impl Store {
     }
 
     /// Creates a dataset with its first version and, in the same transaction, that version's
-    /// quality report and privacy check (`passed` or `failed`).
+    /// quality report and privacy check (`passed` or `failed`) and its `dataset.version_created`
+    /// event: a failure to queue the event fails (rolls back) the whole creation.
     pub async fn create_dataset_with_report(
         &self,
         name: &str,
@@ -140,12 +142,12 @@ impl Store {
                 sqlx::query("INSERT INTO reports (dataset_id, version, report, privacy_check, created_at) VALUES ($1, 1, $2, $3, $4)")
                     .bind(id).bind(Json(r)).bind(check).bind(now).execute(&mut *tx).await?;
             }
+            emit_in_tx!(&mut *tx, "dataset.version_created", &version_created(id, &meta), now).await?;
             tx.commit().await?;
             Ok((id, meta))
         }.await);
         match result {
             Ok((id, meta)) => {
-                self.emit_version_created(id, &meta).await;
                 let d = self.get_dataset(id).await?.context("dataset vanished after insert")?;
                 Ok(Some((d, meta)))
             }
@@ -155,7 +157,8 @@ impl Store {
     }
 
     /// Adds version `base.version + 1` on top of `base`, atomically with its idempotency record
-    /// (whose response is built from the new version).
+    /// (whose response is built from the new version) and its `dataset.version_created` event: a
+    /// failure to queue the event fails (rolls back) the version.
     pub async fn add_version<F>(
         &self,
         dataset_id: i64,
@@ -205,14 +208,13 @@ impl Store {
                     .bind(scope).bind(key).bind(sha).bind(*status).bind(Json(body)).bind(now)
                     .execute(&mut *tx).await.map_err(|e| (Fail::Sql(e), "idempotency"))?;
             }
+            emit_in_tx!(&mut *tx, "dataset.version_created", &version_created(dataset_id, &meta), now)
+                .await.map_err(|e| (Fail::Sql(e), "webhook"))?;
             tx.commit().await.map_err(|e| (Fail::Sql(e), "commit"))?;
             Ok(meta)
         }.await);
         match result {
-            Ok(meta) => {
-                self.emit_version_created(dataset_id, &meta).await;
-                Ok(AppendOutcome::Created(meta))
-            }
+            Ok(meta) => Ok(AppendOutcome::Created(meta)),
             Err((Fail::Missing, _)) => Ok(AppendOutcome::NotFound),
             Err((Fail::Sql(e), "version")) if is_unique_violation(&e) => Ok(AppendOutcome::Stale),
             Err((Fail::Sql(e), "idempotency")) if is_unique_violation(&e) => {
@@ -224,21 +226,6 @@ impl Store {
                 Err(anyhow::Error::new(e).context(format!("could not add a version ({step})")))
             }
         }
-    }
-
-    /// Queues `dataset.version_created` (ids and counts, never rows); a failure is only logged:
-    /// the version is stored.
-    async fn emit_version_created(&self, dataset_id: i64, v: &VersionMeta) {
-        let mut data = serde_json::json!({
-            "dataset_id": dataset_id, "version": v.version, "source": v.source, "row_count": v.row_count,
-            "sha256": v.sha256,
-        });
-        for key in ["model_id", "job_id"] {
-            if let Some(id) = v.lineage.as_ref().and_then(|l| l.0.get(key)).and_then(serde_json::Value::as_i64) {
-                data[key] = id.into();
-            }
-        }
-        crate::webhooks::emit(self, "dataset.version_created", data).await;
     }
 
     pub async fn get_idempotency(&self, scope: &str, key: &str) -> anyhow::Result<Option<IdempotencyRecord>> {
@@ -343,6 +330,20 @@ impl Store {
         }.await);
         r.context("could not delete the dataset")
     }
+}
+
+/// The data of a version's `dataset.version_created` event: ids and counts, never rows.
+fn version_created(dataset_id: i64, v: &VersionMeta) -> serde_json::Value {
+    let mut data = serde_json::json!({
+        "dataset_id": dataset_id, "version": v.version, "source": v.source, "row_count": v.row_count,
+        "sha256": v.sha256,
+    });
+    for key in ["model_id", "job_id"] {
+        if let Some(id) = v.lineage.as_ref().and_then(|l| l.0.get(key)).and_then(serde_json::Value::as_i64) {
+            data[key] = id.into();
+        }
+    }
+    data
 }
 
 /// A version's stored quality report.

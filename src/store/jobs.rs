@@ -1,6 +1,7 @@
 //! The jobs table: enqueue, claim with a lease, heartbeat, progress, finish, retry, cancel,
 //! listing for the API. Workers and handlers live in `crate::jobs`.
 
+use super::webhooks::emit_job_ended_in_tx;
 use super::BeginWrite as _;
 use super::{dispatch, Store};
 use anyhow::Context;
@@ -94,20 +95,32 @@ macro_rules! insert_job {
 pub(crate) use insert_job;
 
 /// Marks a running job succeeded with its result inside a transaction, if `$job` (a
-/// `ClaimedJob`) still holds its lease; evaluates to whether it did.
+/// `ClaimedJob`) still holds its lease, and queues its `job.succeeded` (and `study.run_finished`)
+/// webhook events in that transaction: a failure to queue them fails the transaction. Evaluates
+/// to whether it did.
 macro_rules! succeed_job {
     ($conn:expr, $job:expr, $result:expr, $now:expr) => {
-        sqlx::query(
-            "UPDATE jobs SET status = 'succeeded', result = $1, progress = 1, finished_at = $2, \
-             lease_owner = NULL, lease_expires_at = NULL WHERE id = $3 AND status = 'running' AND lease_owner = $4",
-        )
-        .bind(sqlx::types::Json($result))
-        .bind($now)
-        .bind($job.id)
-        .bind(&$job.lease_owner)
-        .execute($conn)
+        async {
+            let conn = $conn;
+            let (job, now) = ($job, $now);
+            let done = sqlx::query(
+                "UPDATE jobs SET status = 'succeeded', result = $1, progress = 1, finished_at = $2, \
+                 lease_owner = NULL, lease_expires_at = NULL WHERE id = $3 AND status = 'running' AND lease_owner = $4",
+            )
+            .bind(sqlx::types::Json($result))
+            .bind(now)
+            .bind(job.id)
+            .bind(&job.lease_owner)
+            .execute(&mut *conn)
+            .await?
+            .rows_affected()
+                > 0;
+            if done {
+                $crate::store::webhooks::emit_job_ended_in_tx!(&mut *conn, job.id, now).await?;
+            }
+            Ok::<bool, sqlx::Error>(done)
+        }
         .await
-        .map(|done| done.rows_affected() > 0)
     };
 }
 pub(crate) use succeed_job;
@@ -218,27 +231,28 @@ impl Store {
     }
 
     /// Ends jobs whose worker vanished when they cannot be run again: a cancel was asked for,
-    /// or the attempts are used up. Returns how many ended.
+    /// or the attempts are used up. Their webhook events are queued in the same transaction.
+    /// Returns how many ended.
     pub async fn sweep_expired(&self) -> anyhow::Result<u64> {
         let now = Utc::now();
         let q1 = "UPDATE jobs SET status = 'cancelled', finished_at = $1, lease_owner = NULL, lease_expires_at = NULL \
-                  WHERE status = 'running' AND lease_expires_at < $1 AND cancel_requested";
+                  WHERE status = 'running' AND lease_expires_at < $1 AND cancel_requested RETURNING id";
         let q2 = "UPDATE jobs SET status = 'failed', finished_at = $1, lease_owner = NULL, lease_expires_at = NULL, \
                   last_error = 'its worker stopped answering during each of its ' || attempts || ' attempts (killed, or out of memory?)' \
                   WHERE status = 'running' AND lease_expires_at < $1 AND attempts >= max_attempts RETURNING id";
-        let (n, failed) = dispatch!(self, p => async {
-            let a = sqlx::query(q1).bind(now).execute(p).await?.rows_affected();
-            let failed: Vec<i64> = sqlx::query_scalar(q2).bind(now).fetch_all(p).await?;
-            Ok::<(u64, Vec<i64>), sqlx::Error>((a + failed.len() as u64, failed))
-        }.await)
-        .context("could not sweep expired jobs")?;
+        let r: Result<usize, sqlx::Error> = dispatch!(self, p => async {
+            let mut tx = p.begin_write().await?;
+            let mut ended: Vec<i64> = sqlx::query_scalar(q1).bind(now).fetch_all(&mut *tx).await?;
+            ended.extend(sqlx::query_scalar::<_, i64>(q2).bind(now).fetch_all(&mut *tx).await?);
+            for id in &ended {
+                emit_job_ended_in_tx!(&mut *tx, *id, now).await?;
+            }
+            tx.commit().await?;
+            Ok(ended.len())
+        }.await);
+        let n = r.context("could not sweep expired jobs")? as u64;
         if n > 0 {
             self.cancel_orphaned_dependents().await?;
-        }
-        for id in failed {
-            if let Err(e) = self.emit_job_ended(id).await {
-                tracing::warn!(job = id, error = %format!("{e:#}"), "could not queue the job's webhook event");
-            }
         }
         Ok(n)
     }
@@ -304,7 +318,9 @@ impl Store {
         })
     }
 
-    /// Ends a job this worker still holds; false if the lease was lost (the outcome is dropped).
+    /// Ends a job this worker still holds, queuing its webhook events (`job_ended_events`) in
+    /// the same transaction: a failure to queue them fails the whole outcome, which is then not
+    /// recorded. False if the lease was lost (the outcome is dropped).
     pub async fn finish_job(
         &self,
         job: &ClaimedJob,
@@ -313,30 +329,40 @@ impl Store {
     ) -> anyhow::Result<bool> {
         let now = Utc::now();
         let held = "WHERE id = $3 AND status = 'running' AND lease_owner = $4";
-        let n = match outcome {
-            JobOutcome::Succeeded(result) | JobOutcome::Cancelled(result) => {
-                let status = if matches!(outcome, JobOutcome::Succeeded(_)) { "succeeded" } else { "cancelled" };
-                let q = format!(
-                    "UPDATE jobs SET status = '{status}', result = $1, progress = CASE WHEN '{status}' = 'succeeded' THEN 1 ELSE progress END, \
-                     finished_at = $2, lease_owner = NULL, lease_expires_at = NULL {held}"
-                );
-                dispatch!(self, p => sqlx::query(&q).bind(Json(result)).bind(now).bind(job.id).bind(&job.lease_owner).execute(p).await.map(|r| r.rows_affected()))?
+        let r: Result<bool, sqlx::Error> = dispatch!(self, p => async {
+            let mut tx = p.begin_write().await?;
+            let n = match outcome {
+                JobOutcome::Succeeded(result) | JobOutcome::Cancelled(result) => {
+                    let status = if matches!(outcome, JobOutcome::Succeeded(_)) { "succeeded" } else { "cancelled" };
+                    let q = format!(
+                        "UPDATE jobs SET status = '{status}', result = $1, progress = CASE WHEN '{status}' = 'succeeded' THEN 1 ELSE progress END, \
+                         finished_at = $2, lease_owner = NULL, lease_expires_at = NULL {held}"
+                    );
+                    sqlx::query(&q).bind(Json(result)).bind(now).bind(job.id).bind(&job.lease_owner).execute(&mut *tx).await?.rows_affected()
+                }
+                JobOutcome::Failed { error, retry } if *retry && job.attempts < job.max_attempts => {
+                    let factor = 2u32.saturating_pow(job.attempts.clamp(1, 16) as u32 - 1);
+                    let backoff = chrono::Duration::from_std(retry_base * factor).unwrap_or(chrono::Duration::hours(1));
+                    let q = format!("UPDATE jobs SET status = 'queued', last_error = $1, run_at = $2, lease_owner = NULL, lease_expires_at = NULL {held}");
+                    sqlx::query(&q).bind(error).bind(now + backoff).bind(job.id).bind(&job.lease_owner).execute(&mut *tx).await?.rows_affected()
+                }
+                JobOutcome::Failed { error, .. } => {
+                    let q = format!("UPDATE jobs SET status = 'failed', last_error = $1, finished_at = $2, lease_owner = NULL, lease_expires_at = NULL {held}");
+                    sqlx::query(&q).bind(error).bind(now).bind(job.id).bind(&job.lease_owner).execute(&mut *tx).await?.rows_affected()
+                }
+            };
+            if n > 0 {
+                // a retry left the job queued: `job_ended_events` sends nothing for it
+                emit_job_ended_in_tx!(&mut *tx, job.id, now).await?;
             }
-            JobOutcome::Failed { error, retry } if *retry && job.attempts < job.max_attempts => {
-                let factor = 2u32.saturating_pow(job.attempts.clamp(1, 16) as u32 - 1);
-                let backoff = chrono::Duration::from_std(retry_base * factor).unwrap_or(chrono::Duration::hours(1));
-                let q = format!("UPDATE jobs SET status = 'queued', last_error = $1, run_at = $2, lease_owner = NULL, lease_expires_at = NULL {held}");
-                dispatch!(self, p => sqlx::query(&q).bind(error).bind(now + backoff).bind(job.id).bind(&job.lease_owner).execute(p).await.map(|r| r.rows_affected()))?
-            }
-            JobOutcome::Failed { error, .. } => {
-                let q = format!("UPDATE jobs SET status = 'failed', last_error = $1, finished_at = $2, lease_owner = NULL, lease_expires_at = NULL {held}");
-                dispatch!(self, p => sqlx::query(&q).bind(error).bind(now).bind(job.id).bind(&job.lease_owner).execute(p).await.map(|r| r.rows_affected()))?
-            }
-        };
+            tx.commit().await?;
+            Ok(n > 0)
+        }.await);
+        let held = r.context("could not record the job's outcome")?;
         if matches!(outcome, JobOutcome::Cancelled(_) | JobOutcome::Failed { .. }) {
             self.cancel_orphaned_dependents().await?;
         }
-        Ok(n > 0)
+        Ok(held)
     }
 
     /// Cancels queued jobs whose prerequisite ended without success (a chain stops at its first failure).

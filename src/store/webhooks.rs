@@ -1,9 +1,11 @@
 //! Webhook subscriptions and their deliveries. A delivery and the `webhook` job that sends it are
-//! written in one transaction, so an event is either queued whole or not at all.
+//! written in one transaction, so an event is either queued whole or not at all; an event about a
+//! write is queued in that write's own transaction (`emit_in_tx!`), so it is never lost nor sent
+//! about a write that rolled back.
 
-use super::jobs::insert_job;
+use super::jobs::JobRow;
 use super::BeginWrite as _;
-use super::{dispatch, NewJob, Store};
+use super::{dispatch, Store};
 use anyhow::Context;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -91,15 +93,15 @@ macro_rules! queue_delivery {
             )
             .bind($webhook_id)
             .bind($event)
-            .bind(Json($data))
+            .bind(sqlx::types::Json($data))
             .bind($now)
             .fetch_one(&mut *$tx)
             .await?;
-            let job = NewJob {
-                max_attempts: crate::webhooks::DELIVERY_ATTEMPTS,
-                ..NewJob::new("webhook", serde_json::json!({ "delivery_id": id }))
+            let job = $crate::store::NewJob {
+                max_attempts: $crate::webhooks::DELIVERY_ATTEMPTS,
+                ..$crate::store::NewJob::new("webhook", serde_json::json!({ "delivery_id": id }))
             };
-            let job_id = insert_job!(&mut *$tx, job, $now, None::<i64>, None::<i64>).await?;
+            let job_id = $crate::store::jobs::insert_job!(&mut *$tx, job, $now, None::<i64>, None::<i64>).await?;
             sqlx::query("UPDATE webhook_deliveries SET job_id = $1 WHERE id = $2")
                 .bind(job_id)
                 .bind(id)
@@ -108,6 +110,119 @@ macro_rules! queue_delivery {
             Ok::<i64, sqlx::Error>(id)
         }
     };
+}
+pub(crate) use queue_delivery;
+
+/// Queues `$event` (`&str`) with `$data` (`&serde_json::Value`) to every active subscription to
+/// it inside the caller's transaction `$conn` (`&mut` connection of either backend): one delivery
+/// and one delivery job each. Evaluates to how many were queued.
+///
+/// Use it in the transaction of the write the event reports on. An error here is that
+/// transaction's error: the caller returns it and the write rolls back with the event, so a
+/// failure to queue an event fails the write (nothing is half-written, no event is lost).
+macro_rules! emit_in_tx {
+    ($conn:expr, $event:expr, $data:expr, $now:expr) => {
+        async {
+            let conn = $conn;
+            let (event, data, now): (&str, &serde_json::Value, _) = ($event, $data, $now);
+            let subs: Vec<(i64, sqlx::types::Json<Vec<String>>)> =
+                sqlx::query_as("SELECT id, events FROM webhooks WHERE active ORDER BY id")
+                    .fetch_all(&mut *conn)
+                    .await?;
+            let mut queued = 0usize;
+            for (id, events) in subs {
+                if events.0.iter().any(|e| e == event) {
+                    $crate::store::webhooks::queue_delivery!(conn, id, event, data, now).await?;
+                    queued += 1;
+                }
+            }
+            Ok::<usize, sqlx::Error>(queued)
+        }
+    };
+}
+pub(crate) use emit_in_tx;
+
+/// Queues the events of job `$id` (`i64`) whose outcome the caller's transaction `$conn` has
+/// just written (`job_ended_events`). Like `emit_in_tx!`, an error fails that transaction: the
+/// outcome is not recorded without its events.
+macro_rules! emit_job_ended_in_tx {
+    ($conn:expr, $id:expr, $now:expr) => {
+        async {
+            let conn = $conn;
+            let (id, now): (i64, _) = ($id, $now);
+            let q = format!("SELECT {} FROM jobs WHERE id = $1", $crate::store::jobs::JOB_COLUMNS);
+            let Some(job) = sqlx::query_as::<_, $crate::store::JobRow>(&q).bind(id).fetch_optional(&mut *conn).await?
+            else {
+                return Ok(0);
+            };
+            let run_id = (job.kind == "optimize")
+                .then(|| job.payload.0.get("run_id").and_then(serde_json::Value::as_i64))
+                .flatten();
+            let study_id: Option<i64> = match run_id {
+                Some(run_id) => {
+                    sqlx::query_scalar("SELECT study_id FROM study_runs WHERE id = $1")
+                        .bind(run_id)
+                        .fetch_optional(&mut *conn)
+                        .await?
+                }
+                None => None,
+            };
+            let mut queued = 0usize;
+            for (event, data) in $crate::store::webhooks::job_ended_events(&job, study_id) {
+                queued += $crate::store::webhooks::emit_in_tx!(&mut *conn, event, &data, now).await?;
+            }
+            Ok::<usize, sqlx::Error>(queued)
+        }
+    };
+}
+pub(crate) use emit_job_ended_in_tx;
+
+/// The events a job that has ended sends, with their data: `job.succeeded` or `job.failed`
+/// (after the last attempt), and `study.run_finished` for an optimisation run that succeeded,
+/// failed or was cancelled (`study_id` is its run's study). None for a job still queued (a retry
+/// follows) or for the delivery jobs themselves.
+pub(crate) fn job_ended_events(job: &JobRow, study_id: Option<i64>) -> Vec<(&'static str, serde_json::Value)> {
+    let mut events = vec![];
+    if job.kind == "webhook" {
+        return events;
+    }
+    let payload = &job.payload.0;
+    let mut data = serde_json::json!({
+        "job_id": job.id, "kind": job.kind, "status": job.status, "attempts": job.attempts,
+        "dataset_id": job.dataset_id, "finished_at": job.finished_at,
+    });
+    for key in ["model_id", "run_id", "study_id", "detector_id"] {
+        if let Some(v) = payload.get(key).and_then(serde_json::Value::as_i64) {
+            data[key] = v.into();
+        }
+    }
+    match job.status.as_str() {
+        "succeeded" => events.push(("job.succeeded", data.clone())),
+        "failed" => {
+            let mut error = job.last_error.clone().unwrap_or_default();
+            if let Some((cut, _)) = error.char_indices().nth(500) {
+                error.truncate(cut);
+            }
+            data["error"] = error.into();
+            events.push(("job.failed", data.clone()));
+        }
+        _ => {}
+    }
+    if job.kind == "optimize" && matches!(job.status.as_str(), "succeeded" | "failed" | "cancelled") {
+        let r = job.result.as_ref().map(|r| &r.0);
+        let count = |k: &str| r.and_then(|r| r.get(k)).and_then(serde_json::Value::as_i64);
+        data["evaluations"] = count("evaluations").into();
+        data["feasible"] = count("feasible").into();
+        data["pareto_size"] = count("pareto_size").into();
+        if let Some(o) = data.as_object_mut() {
+            o.remove("error");
+        }
+        if payload.get("run_id").and_then(serde_json::Value::as_i64).is_some() {
+            data["study_id"] = study_id.into();
+        }
+        events.push(("study.run_finished", data));
+    }
+    events
 }
 
 impl Store {
@@ -176,23 +291,16 @@ impl Store {
         Ok(out)
     }
 
-    /// Queues `event` with `data` to every active subscription to it: one delivery and one
-    /// delivery job each, all in one transaction. Returns how many were queued.
+    /// Queues `event` with `data` to every active subscription to it in a transaction of its
+    /// own (an event about no write of genfab's, such as `detector.anomaly`; an event about a
+    /// write is queued in that write's transaction with `emit_in_tx!`). Returns how many were queued.
     pub async fn emit_event(&self, event: &str, data: &serde_json::Value) -> anyhow::Result<usize> {
         let now = Utc::now();
         let r: Result<usize, sqlx::Error> = dispatch!(self, p => async {
-            let subs: Vec<(i64, Json<Vec<String>>)> =
-                sqlx::query_as("SELECT id, events FROM webhooks WHERE active ORDER BY id").fetch_all(p).await?;
-            let targets: Vec<i64> = subs.into_iter().filter(|(_, ev)| ev.0.iter().any(|e| e == event)).map(|(id, _)| id).collect();
-            if targets.is_empty() {
-                return Ok(0);
-            }
             let mut tx = p.begin_write().await?;
-            for id in &targets {
-                queue_delivery!(tx, *id, event, data, now).await?;
-            }
+            let queued = emit_in_tx!(&mut *tx, event, data, now).await?;
             tx.commit().await?;
-            Ok(targets.len())
+            Ok(queued)
         }.await);
         r.with_context(|| format!("could not queue the '{event}' webhook deliveries"))
     }
@@ -253,58 +361,5 @@ impl Store {
         dispatch!(self, p => sqlx::query(q).bind(status).bind(a.status_code).bind(&a.response).bind(&a.error)
             .bind(now).bind(delivery_id).execute(p).await.map(|_| ()))
         .context("could not record the delivery attempt")
-    }
-
-    /// Queues `job.succeeded` or `job.failed` (and `study.run_finished` for an optimisation run)
-    /// for a job that has ended; nothing for a job still queued (a retry follows) or for the
-    /// delivery jobs themselves.
-    pub async fn emit_job_ended(&self, id: i64) -> anyhow::Result<()> {
-        let Some(job) = self.get_job(id).await? else { return Ok(()) };
-        if job.kind == "webhook" {
-            return Ok(());
-        }
-        let payload = &job.payload.0;
-        let mut data = serde_json::json!({
-            "job_id": job.id, "kind": job.kind, "status": job.status, "attempts": job.attempts,
-            "dataset_id": job.dataset_id, "finished_at": job.finished_at,
-        });
-        for key in ["model_id", "run_id", "study_id", "detector_id"] {
-            if let Some(v) = payload.get(key).and_then(serde_json::Value::as_i64) {
-                data[key] = v.into();
-            }
-        }
-        match job.status.as_str() {
-            "succeeded" => {
-                self.emit_event("job.succeeded", &data).await?;
-            }
-            "failed" => {
-                let mut error = job.last_error.clone().unwrap_or_default();
-                if let Some((cut, _)) = error.char_indices().nth(500) {
-                    error.truncate(cut);
-                }
-                data["error"] = error.into();
-                self.emit_event("job.failed", &data).await?;
-            }
-            _ => {}
-        }
-        if job.kind == "optimize" && matches!(job.status.as_str(), "succeeded" | "failed" | "cancelled") {
-            let r = job.result.as_ref().map(|r| &r.0);
-            let count = |k: &str| r.and_then(|r| r.get(k)).and_then(serde_json::Value::as_i64);
-            data["evaluations"] = count("evaluations").into();
-            data["feasible"] = count("feasible").into();
-            data["pareto_size"] = count("pareto_size").into();
-            if let Some(o) = data.as_object_mut() {
-                o.remove("error");
-            }
-            if let Some(run_id) = payload.get("run_id").and_then(serde_json::Value::as_i64) {
-                let q = "SELECT study_id FROM study_runs WHERE id = $1";
-                let study: Option<i64> =
-                    dispatch!(self, p => sqlx::query_scalar(q).bind(run_id).fetch_optional(p).await)
-                        .context("could not read the run")?;
-                data["study_id"] = study.into();
-            }
-            self.emit_event("study.run_finished", &data).await?;
-        }
-        Ok(())
     }
 }

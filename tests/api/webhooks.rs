@@ -7,7 +7,7 @@ use crate::helpers::{assert_problem, spawn_app, spawn_worker_app, Backend, TestA
 use crate::on_both_stores;
 use crate::web::{browser, csrf_in, get_page, sign_in};
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
-use genfab::store::NewJob;
+use genfab::store::{JobOutcome, NewJob, Store};
 use genfab::webhooks::{verify, SignatureError};
 use serde_json::{json, Value};
 use std::sync::Mutex;
@@ -481,7 +481,112 @@ async fn study_runs_and_anomalies_are_delivered(backend: Backend) {
     app.stop().await;
 }
 
+/// Makes the store refuse (`on`) or accept again every new delivery, with a trigger that raises
+/// an error, as a full disk or a broken constraint would.
+async fn refuse_deliveries(store: &Store, on: bool) {
+    let statements: &[&str] = match (store, on) {
+        (Store::Postgres(_), true) => &[
+            "CREATE FUNCTION refuse_delivery() RETURNS trigger LANGUAGE plpgsql AS \
+             $$ BEGIN RAISE EXCEPTION 'deliveries refused by the test'; END $$",
+            "CREATE TRIGGER refuse_delivery BEFORE INSERT ON webhook_deliveries \
+             FOR EACH ROW EXECUTE FUNCTION refuse_delivery()",
+        ],
+        (Store::Postgres(_), false) => &["DROP TRIGGER refuse_delivery ON webhook_deliveries"],
+        (Store::Sqlite(_), true) => &["CREATE TRIGGER refuse_delivery BEFORE INSERT ON webhook_deliveries \
+             BEGIN SELECT RAISE(ABORT, 'deliveries refused by the test'); END"],
+        (Store::Sqlite(_), false) => &["DROP TRIGGER refuse_delivery"],
+    };
+    for q in statements {
+        match store {
+            Store::Postgres(p) => sqlx::raw_sql(q).execute(p).await.map(|_| ()),
+            Store::Sqlite(p) => sqlx::raw_sql(q).execute(p).await.map(|_| ()),
+        }
+        .unwrap_or_else(|e| panic!("{q}: {e}"));
+    }
+}
+
+/// An event is queued in the transaction of the write it reports on: when its delivery cannot
+/// be written, the write fails and leaves nothing behind (no version, no outcome, no delivery);
+/// once deliveries can be written again, each write and its one delivery are there together.
+async fn an_event_that_cannot_be_queued_fails_the_write_it_reports_on(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let store = app.store().await;
+    let w =
+        subscribe(&app, "http://127.0.0.1:9/hooks", &["dataset.version_created", "job.succeeded", "job.failed"]).await;
+    let webhook = w["id"].as_i64().unwrap();
+    let events = |d: &[Value]| d.iter().map(|d| d["event"].as_str().unwrap().to_string()).collect::<Vec<_>>();
+
+    let r = app.upload("wh", "text/csv", "code,x\n1,0.5\n2,0.7\n").await;
+    assert_eq!(r.status().as_u16(), 201);
+    let ds = r.json::<Value>().await.unwrap()["id"].as_i64().unwrap();
+    assert_eq!(events(&deliveries(&app, webhook).await), ["dataset.version_created"], "queued with the upload");
+    let job = |max_attempts| NewJob { max_attempts, ..NewJob::new("noop", json!({})) };
+    let (ok, last, retried, swept) = (
+        store.enqueue(&job(3)).await.unwrap(),
+        store.enqueue(&job(1)).await.unwrap(),
+        store.enqueue(&job(3)).await.unwrap(),
+        store.enqueue(&job(1)).await.unwrap(),
+    );
+    let claim = |id: i64, secs: i64| {
+        let store = store.clone();
+        async move { store.claim_job("test", chrono::Duration::seconds(secs), Some(&[id])).await.unwrap().unwrap() }
+    };
+    let (ok, last, retried, swept) =
+        (claim(ok, 60).await, claim(last, 60).await, claim(retried, 60).await, claim(swept, -1).await);
+    let failed = |retry| JobOutcome::Failed { error: "the press jammed".into(), retry };
+
+    refuse_deliveries(&store, true).await;
+    // an append, a new dataset: refused whole
+    let r = app.append_rows(ds, "text/csv", "code,x\n3,0.1\n", &app.admin).await;
+    assert_eq!(r.status().as_u16(), 500, "{}", r.text().await.unwrap());
+    let versions = store.list_versions(ds).await.unwrap();
+    assert_eq!(versions.iter().map(|v| (v.version, v.row_count)).collect::<Vec<_>>(), [(1, 2)], "no version 2");
+    assert_eq!(store.get_dataset(ds).await.unwrap().unwrap().row_count, 2);
+    let r = app.upload("wh-refused", "text/csv", "code,x\n1,0.5\n").await;
+    assert_eq!(r.status().as_u16(), 500, "{}", r.text().await.unwrap());
+    assert_eq!(store.dataset_id_by_name("wh-refused").await.unwrap(), None, "no dataset without its event");
+    // a job's success, its failure after the last attempt, the sweep of a job whose worker
+    // vanished: not recorded, the jobs stay running (the worker tries to record them again)
+    let retry_base = Duration::from_millis(50);
+    assert!(store.finish_job(&ok, &JobOutcome::Succeeded(json!({})), retry_base).await.is_err());
+    assert!(store.finish_job(&last, &failed(true), retry_base).await.is_err());
+    assert!(store.sweep_expired().await.is_err());
+    for j in [&ok, &last, &swept] {
+        assert_eq!(store.get_job(j.id).await.unwrap().unwrap().status, "running", "job {}", j.id);
+    }
+    // a retry sends nothing, so nothing stops it
+    assert!(store.finish_job(&retried, &failed(true), retry_base).await.unwrap());
+    assert_eq!(store.get_job(retried.id).await.unwrap().unwrap().status, "queued");
+    assert_eq!(events(&deliveries(&app, webhook).await), ["dataset.version_created"], "nothing half-written");
+
+    refuse_deliveries(&store, false).await;
+    let r = app.append_rows(ds, "text/csv", "code,x\n3,0.1\n", &app.admin).await;
+    assert_eq!(r.status().as_u16(), 201);
+    assert_eq!(store.get_dataset(ds).await.unwrap().unwrap().latest_version, 2);
+    assert!(store.finish_job(&ok, &JobOutcome::Succeeded(json!({})), retry_base).await.unwrap());
+    assert!(store.finish_job(&last, &failed(true), retry_base).await.unwrap());
+    assert_eq!(store.sweep_expired().await.unwrap(), 1);
+    assert_eq!(store.get_job(swept.id).await.unwrap().unwrap().status, "failed");
+    let d = deliveries(&app, webhook).await;
+    assert_eq!(
+        events(&d),
+        ["job.failed", "job.failed", "job.succeeded", "dataset.version_created", "dataset.version_created"],
+        "one delivery per write, newest first: {d:?}"
+    );
+    assert_eq!((d[0]["payload"]["job_id"].as_i64(), d[0]["payload"]["attempts"].as_i64()), (Some(swept.id), Some(1)));
+    assert_eq!(d[1]["payload"]["job_id"].as_i64(), Some(last.id));
+    assert_eq!(d[1]["payload"]["error"], "the press jammed");
+    assert_eq!(d[2]["payload"]["job_id"].as_i64(), Some(ok.id));
+    assert_eq!((d[3]["payload"]["version"].as_i64(), d[3]["payload"]["row_count"].as_i64()), (Some(2), Some(3)));
+    for delivery in &d {
+        let (_, j) = app.get_json(&format!("/api/v1/jobs/{}", delivery["job_id"])).await;
+        assert_eq!((j["kind"].as_str(), j["status"].as_str()), (Some("webhook"), Some("queued")), "{j}");
+    }
+    app.stop().await;
+}
+
 on_both_stores!(
+    an_event_that_cannot_be_queued_fails_the_write_it_reports_on,
     study_runs_and_anomalies_are_delivered,
     an_https_receiver_is_reached_over_tls,
     deliveries_are_signed_retried_recorded_and_replayed,
