@@ -46,6 +46,11 @@ pub enum Command {
         #[command(subcommand)]
         command: TokenCommand,
     },
+    /// Part shapes: write the NACA development family, check profile files, upload a family to a server.
+    Shapes {
+        #[command(subcommand)]
+        command: ShapesCommand,
+    },
     /// Train a VAE on a CSV/Parquet/JSON file and write the model file (offline, no database).
     Train(TrainArgs),
     /// Sample rows from a model file into a CSV/Parquet/JSON file (offline).
@@ -265,6 +270,9 @@ pub enum BatchCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum BenchCommand {
+    /// The panel method against the exact Joukowski flow (cl and cp error as panels double), and
+    /// its time per solve at 129, 257 and 501 points; one JSON line each.
+    Shapes,
     /// Empty jobs through the queue: jobs per second and claim latency with N workers.
     Queue {
         /// Empty jobs to run.
@@ -502,6 +510,64 @@ pub struct WorkerArgs {
     pub jobs: JobArgs,
 }
 
+/// How profiles are read (as the query parameters of POST /api/v1/shapes).
+#[derive(Debug, Args, Clone)]
+pub struct ShapeFlags {
+    /// `chord` (airfoil-like; default) or `bbox` (closed outlines).
+    #[arg(long)]
+    pub frame: Option<String>,
+    /// `cosine` (chord only, its default) or `arc`.
+    #[arg(long)]
+    pub spacing: Option<String>,
+    /// Points per outline after resampling (odd for chord; default 65 or 64).
+    #[arg(long)]
+    pub points: Option<usize>,
+    /// Whether every outline must end where it starts (default: false for chord, true for bbox).
+    #[arg(long)]
+    pub closed: Option<bool>,
+    /// A CSV of attributes keyed by shape_id.
+    #[arg(long)]
+    pub attributes: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ShapesCommand {
+    /// Write NACA 4-digit sections from their published equations: profiles.csv (long CSV) and attributes.csv.
+    Naca {
+        /// Folder to write into (made if missing).
+        #[arg(long)]
+        out: PathBuf,
+        /// Points per surface.
+        #[arg(long, default_value_t = 41)]
+        points_per_side: usize,
+    },
+    /// Read, check and normalise profile files (.csv, .dat, .svg, .zip, or folders of them) without storing anything.
+    Check {
+        /// Files or folders.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        #[command(flatten)]
+        flags: ShapeFlags,
+    },
+    /// Upload profile files to a running genfab as a new shape family (POST /api/v1/shapes).
+    Upload {
+        /// The server, e.g. http://127.0.0.1:8080.
+        #[arg(long, env = "GENFAB_URL")]
+        url: String,
+        /// A token that may create datasets.
+        #[arg(long, env = "GENFAB_TOKEN", hide_env_values = true)]
+        token: Secret,
+        /// The dataset's name.
+        #[arg(long)]
+        name: String,
+        /// Files or folders.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        #[command(flatten)]
+        flags: ShapeFlags,
+    },
+}
+
 #[derive(Debug, Subcommand)]
 pub enum TokenCommand {
     /// Create a token and print it once (only its hash is stored).
@@ -585,6 +651,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             crate::jobs::run_worker(store, cfg, rx).await
         }
+        Command::Shapes { command } => crate::profiles::cli::run(command).await,
         Command::Report { real, synthetic, label, seed } => {
             let (real, synthetic, label, seed) = (real.clone(), synthetic.clone(), label.clone(), *seed);
             let v =
@@ -718,6 +785,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("{}", serde_json::to_string_pretty(&report)?);
             if !report.exactly_once {
                 anyhow::bail!("rows expected {} but found {}", report.rows_expected, report.rows_found);
+            }
+            Ok(())
+        }
+        Command::Bench { command: BenchCommand::Shapes } => {
+            for line in tokio::task::spawn_blocking(crate::profiles::cli::bench).await? {
+                println!("{line}");
             }
             Ok(())
         }

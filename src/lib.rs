@@ -18,6 +18,8 @@ pub mod load;
 pub mod ml;
 pub mod offline;
 pub mod optimize;
+pub mod profiles;
+pub mod shapes;
 pub mod startup;
 pub mod store;
 pub mod studies;

@@ -58,7 +58,7 @@ fn columns_json(v: &VersionMeta) -> Value {
     Value::Array(cols)
 }
 
-fn dataset_json(d: &DatasetMeta, v: &VersionMeta) -> Value {
+pub(crate) fn dataset_json(d: &DatasetMeta, v: &VersionMeta) -> Value {
     json!({
         "id": d.id,
         "name": d.name,

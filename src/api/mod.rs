@@ -17,6 +17,7 @@ pub mod openapi;
 pub mod outage;
 mod pagination;
 pub(crate) mod schedules;
+mod shapes;
 pub(crate) mod studies;
 mod synthetic;
 pub(crate) mod tokens;
@@ -120,6 +121,7 @@ fn api_routes() -> Routes {
     detectors::routes(&mut r);
     webhooks::routes(&mut r);
     audit::routes(&mut r);
+    shapes::routes(&mut r);
     r.get("/openapi.json", openapi::document);
     r
 }

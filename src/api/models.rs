@@ -230,7 +230,7 @@ async fn list(caller: Caller, state: web::Data<AppState>, q: web::Query<ListQuer
     })))
 }
 
-async fn load(state: &AppState, raw: &str) -> Result<ModelRow, ApiError> {
+pub(crate) async fn load(state: &AppState, raw: &str) -> Result<ModelRow, ApiError> {
     let id = parse_id(raw, "model")?;
     state.store.get_model(id).await?.ok_or_else(|| ApiError::not_found(format!("model {id} does not exist")))
 }

@@ -65,6 +65,7 @@ pub fn spec() -> &'static Value {
             super::detectors::Doc::openapi(),
             super::webhooks::Doc::openapi(),
             super::audit::Doc::openapi(),
+            super::shapes::Doc::openapi(),
         ] {
             doc.merge(part);
         }

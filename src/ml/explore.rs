@@ -34,6 +34,19 @@ fn inside(t: &Table, i: usize, ranges: &[(String, f64, f64)]) -> bool {
     })
 }
 
+/// `n` points drawn from the prior `z ~ N(0, temperature² I)` of an unconditioned model, decoded
+/// to their most likely values (no output noise): what a shape family's outlines are, since noise
+/// per coordinate would only roughen them.
+pub fn prior_means(vae: &FittedVae, n: usize, temperature: f64, seed: u64) -> Result<Table, VaeError> {
+    use rand::SeedableRng;
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let z = Array2::<f32>::from_shape_simple_fn((n, vae.latent()), || {
+        let e: f64 = StandardNormal.sample(&mut rng);
+        (e * temperature) as f32
+    });
+    vae.decode(z.view(), &[])
+}
+
 impl FittedVae {
     /// `n` prior samples whose numeric columns lie within `ranges`, by rejection: draws in
     /// batches until `n` are kept or `max_draws` were made (then fewer rows come back; the

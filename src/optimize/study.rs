@@ -4,7 +4,11 @@
 //!
 //! Names an expression may use: the design columns; for each surrogate `NAME`, its prediction `NAME`
 //! and its uncertainty `NAME_std`; in a latent study, `latent_norm` (the Euclidean norm of the latent
-//! point). A categorical column's value in an expression is its level index (0-based).
+//! point). A categorical column's value in an expression is its level index (0-based). In a
+//! latent study of a shape family with `shape` set: the outline's measures (`area`, `perimeter`,
+//! `thickness`, `thickness_x`, `camber`, `camber_x`, `le_radius`, `te_angle_deg`, `roughness`,
+//! `x_min`, `y_min`, `x_max`, `y_max`), `valid` (1 or 0) and, with `alpha_deg`, the panel
+//! method's `cl` and `cm`.
 
 use super::expr::{Compiled, Constraint, Expr, ExprError};
 use super::problem::{Evaluation, Problem};
@@ -122,6 +126,56 @@ pub struct StudySpec {
     pub constraints: Vec<ConstraintSpec>,
     #[serde(default)]
     pub near_data: NearData,
+    /// Shape scoring in a latent study of a shape family: the outline's measures, `valid`, and
+    /// with `alpha_deg` the panel method's `cl` and `cm` at that angle of attack.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shape: Option<ShapeScoring>,
+}
+
+/// What a shape study computes for each decoded outline.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShapeScoring {
+    /// Angle of attack in degrees for `cl` and `cm` (none: no panel method).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alpha_deg: Option<f64>,
+}
+
+/// A latent study's outline: where its points are among the design values, and the angle of
+/// attack of its panel method.
+struct ShapeEval {
+    layout: crate::shapes::layout::Layout,
+    alpha: Option<f64>,
+}
+
+impl ShapeEval {
+    /// Names it adds to expressions, in the order of [`ShapeEval::values`].
+    fn names(&self) -> Vec<String> {
+        let mut n: Vec<String> = crate::shapes::measure::Measures::NAMES.iter().map(|s| s.to_string()).collect();
+        n.push("valid".into());
+        if self.alpha.is_some() {
+            n.extend(["cl".to_string(), "cm".to_string()]);
+        }
+        n
+    }
+
+    /// Measures, validity (1 or 0) and, for a valid outline, lift and moment coefficients
+    /// (NaN for an invalid one, so it never wins).
+    fn values(&self, design: &[f64]) -> Vec<f64> {
+        use crate::shapes::{measure, panel, validate};
+        let pts = self.layout.outline(design);
+        let valid = validate::check_points(&pts, "candidate", validate::Closure::Open).is_empty();
+        let mut v = measure::of(&pts).values().to_vec();
+        v.push(if valid { 1.0 } else { 0.0 });
+        if let Some(alpha) = self.alpha {
+            let (cl, cm) = match valid {
+                true => panel::solve(&pts, alpha.to_radians()).map_or((f64::NAN, f64::NAN), |r| (r.cl, r.cm)),
+                false => (f64::NAN, f64::NAN),
+            };
+            v.extend([cl, cm]);
+        }
+        v
+    }
 }
 
 /// A mistake in a study, with the field it is in (`objectives[1].expr`) and what is wrong.
@@ -455,6 +509,7 @@ pub struct Study {
     /// The near-data distance limit of a design-space study (checked after the expression constraints).
     near_distance: Option<f64>,
     decoder: Option<LatentDecoder>,
+    shape: Option<ShapeEval>,
     reference: Option<Reference>,
     objective_names: Vec<String>,
     constraint_names: Vec<String>,
@@ -547,6 +602,34 @@ impl Study {
         if decoder.is_some() {
             names.push("latent_norm".into());
         }
+        let shape = match (&spec.shape, &decoder) {
+            (None, _) => None,
+            (Some(_), None) => {
+                return Err(StudyError::new("shape", "shape scoring needs a latent study of a model of a shape family"))
+            }
+            (Some(s), Some(d)) => {
+                let columns: Vec<&str> = d.columns().iter().map(|c| c.0.as_str()).collect();
+                let layout = crate::shapes::layout::Layout::find(&columns).ok_or_else(|| {
+                    StudyError::new("shape", "the model's columns are not a shape family (no x000.., y000..)")
+                })?;
+                if let Some(a) = s.alpha_deg {
+                    if !(a.is_finite() && a.abs() <= 20.0) {
+                        return Err(StudyError::new("shape.alpha_deg", "alpha_deg must be between -20 and 20 degrees"));
+                    }
+                }
+                let e = ShapeEval { layout, alpha: s.alpha_deg };
+                for n in e.names() {
+                    if names.contains(&n) {
+                        return Err(StudyError::new(
+                            "shape",
+                            format!("the model has a column named '{n}', which is also a shape measure; rename the attribute"),
+                        ));
+                    }
+                    names.push(n);
+                }
+                Some(e)
+            }
+        };
         let mut used = std::collections::HashSet::new();
         let objectives = spec
             .objectives
@@ -599,6 +682,7 @@ impl Study {
             constraints,
             near_distance: spec.near_data.max_distance,
             decoder,
+            shape,
             reference,
             constraint_names: {
                 let mut n = constraint_names;
@@ -664,6 +748,9 @@ impl Study {
         if self.decoder.is_some() {
             env.push(x.iter().map(|v| v * v).sum::<f64>().sqrt());
         }
+        if let Some(s) = &self.shape {
+            env.extend(s.values(design));
+        }
         (env, preds)
     }
 
@@ -705,6 +792,11 @@ impl Study {
                 levels.get(*v as usize).map_or(serde_json::Value::Null, |l| serde_json::Value::String(l.clone()))
             };
             d.insert(name.clone(), value);
+        }
+        if let Some(s) = &self.shape {
+            for (name, v) in s.names().into_iter().zip(s.values(&design)) {
+                d.insert(name, json_number(v));
+            }
         }
         let mut objectives = serde_json::Map::new();
         for ((name, v), (_, goal)) in self.objective_names.iter().zip(&eval.objectives).zip(&self.objectives) {

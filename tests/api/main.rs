@@ -16,6 +16,7 @@ mod limits;
 mod logs;
 mod models;
 mod schedules;
+mod shapes;
 mod studies;
 mod synthetic;
 mod web;
