@@ -272,6 +272,10 @@ pub(crate) struct ShapeRequest {
     /// decoder's most likely values, without output noise.
     #[serde(default)]
     temperature: Option<f64>,
+    /// For a model trained with conditions: `{"kind": "cambered"}` (unnamed conditions are drawn
+    /// by their frequency in the training data; an interpolation follows its two shapes').
+    #[serde(default)]
+    conditions: std::collections::BTreeMap<String, String>,
     /// Between two shapes of the training family: `{"from": "naca2412", "to": "naca4415"}`.
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
@@ -280,6 +284,10 @@ pub(crate) struct ShapeRequest {
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
     traverse: Option<Along>,
+    /// Project each outline on the principal modes holding 99.9 % of the training family's
+    /// variance (default false: the decoder's own outlines).
+    #[serde(default)]
+    smooth: bool,
     /// `json` (default) or `svg`.
     #[serde(default)]
     format: Option<String>,
@@ -393,19 +401,23 @@ async fn model_shapes(
         )),
         None => None,
     };
+    let modes = match r.smooth {
+        true => Some(family_modes(&state, &m).await?),
+        false => None,
+    };
     let model_id = m.id;
     let strip = r.interpolate.is_some() || r.traverse.is_some();
     let columns_asked = r.columns;
     let (outlines, title) = web::block(move || -> Result<(Vec<Outline>, String), ApiError> {
         let fitted = FittedVae::from_bytes(&bytes).map_err(|e| anyhow::anyhow!("model {model_id} file: {e}"))?;
-        if !fitted.condition_columns().is_empty() {
-            return Err(ApiError::bad_field(
-                "model",
-                "the model is conditioned on attributes; draw shapes from it with POST /models/{id}/samples and its conditions",
-            ));
-        }
+        let conditions: Vec<(&str, &str)> = r.conditions.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         let not_shape = |e: String| ApiError::new(StatusCode::CONFLICT, "Not a shape model", e);
-        let vae_err = |f: &str, e: crate::ml::VaeError| ApiError::bad_field(f, e.to_string());
+        let vae_err = |f: &str, e: crate::ml::VaeError| match &e {
+            crate::ml::VaeError::NotACondition(c) | crate::ml::VaeError::UnknownLevel { column: c, .. } => {
+                ApiError::bad_field(&format!("conditions.{c}"), e.to_string())
+            }
+            e => ApiError::bad_field(f, e.to_string()),
+        };
         if let Some((a, b)) = ends {
             let between = r.interpolate.as_ref().expect("ends come from interpolate");
             let t = fitted.interpolate(&a, &b, n.max(2)).map_err(|e| vae_err("interpolate", e))?;
@@ -420,7 +432,7 @@ async fn model_shapes(
             }
             let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(r.seed);
             let tr = crate::ml::explore::Traversal { dim: t.dim, from: t.from, to: t.to, steps: n.max(2) };
-            let table = fitted.traverse(None, tr, &[], &mut rng).map_err(|e| vae_err("traverse.dim", e))?;
+            let table = fitted.traverse(None, tr, &conditions, &mut rng).map_err(|e| vae_err("traverse.dim", e))?;
             let steps = table.n_rows();
             let o = profiles::outlines_of_table(&table, |i| {
                 format!("z{}={:.2}", t.dim, t.from + (t.to - t.from) * i as f64 / (steps - 1).max(1) as f64)
@@ -428,12 +440,17 @@ async fn model_shapes(
             .map_err(not_shape)?;
             return Ok((o, format!("model {model_id}: latent dimension {} from {} to {}", t.dim, t.from, t.to)));
         }
-        let table = crate::ml::explore::prior_means(&fitted, n, temperature, r.seed).map_err(|e| vae_err("n", e))?;
+        let table = crate::ml::explore::prior_means(&fitted, n, temperature, &conditions, r.seed)
+            .map_err(|e| vae_err("n", e))?;
         let o = profiles::outlines_of_table(&table, |i| format!("sample {}", i + 1)).map_err(not_shape)?;
         Ok((o, format!("model {model_id}: {n} samples (seed {})", r.seed)))
     })
     .await
     .map_err(|e| anyhow::anyhow!("{e}"))??;
+    let outlines = match &modes {
+        Some(m) => outlines.into_iter().map(|o| Outline::of(o.label, m.project(&o.points))).collect(),
+        None => outlines,
+    };
     if svg {
         let cols = if strip && columns_asked.is_none() { outlines.len() } else { columns(columns_asked)? };
         return Ok(HttpResponse::Ok().content_type("image/svg+xml").body(profiles::svg_grid(&outlines, cols, &title)));
@@ -441,8 +458,24 @@ async fn model_shapes(
     let valid = outlines.iter().filter(|o| o.valid).count();
     Ok(HttpResponse::Ok().json(json!({
         "model_id": model_id, "title": title, "count": outlines.len(), "valid": valid,
-        "valid_share": profiles::valid_share(&outlines), "shapes": outlines,
+        "valid_share": profiles::valid_share(&outlines),
+        "modes": modes.as_ref().map(|m| json!({"count": m.len(), "explained": m.explained})),
+        "shapes": outlines,
     })))
+}
+
+/// The principal modes of a model's training family.
+async fn family_modes(state: &AppState, m: &crate::store::ModelRow) -> Result<crate::shapes::modes::Modes, ApiError> {
+    let (_, df) = crate::catalog::read_version(&state.store, m.dataset_id, Some(m.dataset_version)).await?;
+    web::block(move || {
+        let outlines = profiles::outlines_of_frame(&df, 0, df.height(), false)
+            .map_err(|e| ApiError::new(StatusCode::CONFLICT, "Not a shape model", e))?;
+        let points: Vec<Vec<crate::shapes::Point>> = outlines.into_iter().map(|o| o.points).collect();
+        crate::shapes::modes::Modes::fit(&points, 0.999)
+            .ok_or_else(|| ApiError::bad_field("smooth", "the model's family has too few outlines to find its modes"))
+    })
+    .await
+    .map_err(|e| anyhow::anyhow!("{e}"))?
 }
 
 /// This module's part of the OpenAPI document.

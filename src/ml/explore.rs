@@ -34,17 +34,24 @@ fn inside(t: &Table, i: usize, ranges: &[(String, f64, f64)]) -> bool {
     })
 }
 
-/// `n` points drawn from the prior `z ~ N(0, temperature² I)` of an unconditioned model, decoded
-/// to their most likely values (no output noise): what a shape family's outlines are, since noise
-/// per coordinate would only roughen them.
-pub fn prior_means(vae: &FittedVae, n: usize, temperature: f64, seed: u64) -> Result<Table, VaeError> {
+/// `n` points drawn from the prior `z ~ N(0, temperature² I)`, decoded to their most likely
+/// values (no output noise): what a shape family's outlines are, since noise per coordinate would
+/// only roughen them. `conditions` fixes condition columns (others are drawn by frequency).
+pub fn prior_means(
+    vae: &FittedVae,
+    n: usize,
+    temperature: f64,
+    conditions: &[(&str, &str)],
+    seed: u64,
+) -> Result<Table, VaeError> {
     use rand::SeedableRng;
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let codes = vae.condition_codes_for(n, conditions, &mut rng)?;
     let z = Array2::<f32>::from_shape_simple_fn((n, vae.latent()), || {
         let e: f64 = StandardNormal.sample(&mut rng);
         (e * temperature) as f32
     });
-    vae.decode(z.view(), &[])
+    vae.decode(z.view(), &codes)
 }
 
 impl FittedVae {

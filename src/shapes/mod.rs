@@ -8,6 +8,7 @@
 pub mod family;
 pub mod layout;
 pub mod measure;
+pub mod modes;
 pub mod naca;
 pub mod normalise;
 pub mod panel;

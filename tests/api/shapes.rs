@@ -101,6 +101,20 @@ async fn a_family_is_uploaded_learnt_sampled_drawn_and_optimised_for_lift(backen
     // roughness reads the RMS distance of each point from the smooth curve through its neighbours,
     // in chord: generated outlines stay well inside 0.1 % of chord (a typical profile tolerance)
     assert!(sample_rough < 1e-3, "samples are rough: {sample_rough} (data {data_rough})");
+    // the same draws projected on the family's principal modes (99.9 % of its variance)
+    let r =
+        app.post_json(&format!("/api/v1/models/{model}/shapes"), &json!({"n": 200, "seed": 7, "smooth": true})).await;
+    assert_eq!(r.status().as_u16(), 200);
+    let smooth: Value = r.json().await.unwrap();
+    let smooth_rough = rough(smooth["shapes"].as_array().unwrap());
+    eprintln!(
+        "shapes: smoothed by {} modes ({:.4} of the variance): valid share {}, median roughness {smooth_rough:.2e}",
+        smooth["modes"]["count"],
+        f(&smooth["modes"]["explained"]),
+        smooth["valid_share"]
+    );
+    assert!(smooth_rough <= sample_rough, "{smooth_rough} vs {sample_rough}");
+    assert!(smooth["modes"]["count"].as_u64().unwrap() >= 2);
     // an interpolation strip and a traversal
     let r = app
         .post_json(
@@ -126,6 +140,66 @@ async fn a_family_is_uploaded_learnt_sampled_drawn_and_optimised_for_lift(backen
     )
     .await;
     assert_eq!(p["field"], "interpolate.to");
+
+    // a model conditioned on an attribute: thin sections on request, thick ones on request
+    let kinds: String = String::from_utf8(data_file("naca4/attributes.csv"))
+        .unwrap()
+        .lines()
+        .enumerate()
+        .map(|(i, l)| match i {
+            0 => format!("{l},kind\n"),
+            _ => {
+                let t: f64 = l.split(',').nth(3).unwrap().parse().unwrap();
+                format!("{l},{}\n", if t <= 0.12 { "thin" } else { "thick" })
+            }
+        })
+        .collect();
+    let r = upload_form(
+        &app,
+        "name=naca4-kinds",
+        vec![("profiles.csv", data_file("naca4/profiles.csv"))],
+        Some(kinds.into_bytes()),
+    )
+    .await;
+    assert_eq!(r.status().as_u16(), 201);
+    let kinds_ds = r.json::<Value>().await.unwrap()["id"].as_i64().unwrap();
+    let mut spec = spec.clone();
+    spec["conditions"] = json!(["kind"]);
+    let r = app.post_json("/api/v1/models", &json!({"dataset_id": kinds_ds, "spec": spec})).await;
+    let cond = r.json::<Value>().await.unwrap()["id"].as_i64().unwrap();
+    let m = app
+        .wait_until(&format!("/api/v1/models/{cond}"), 600, |m| m["status"] != "queued" && m["status"] != "training")
+        .await;
+    assert_eq!(m["status"], "ready", "{m}");
+    let median_thickness = |kind: &'static str| {
+        let app = &app;
+        async move {
+            let r = app
+                .post_json(
+                    &format!("/api/v1/models/{cond}/shapes"),
+                    &json!({"n": 40, "seed": 3, "conditions": {"kind": kind}}),
+                )
+                .await;
+            let g: Value = r.json().await.unwrap();
+            let mut c: Vec<f64> =
+                g["shapes"].as_array().unwrap().iter().map(|s| f(&s["measures"]["thickness"])).collect();
+            c.sort_by(f64::total_cmp);
+            (c[c.len() / 2], f(&g["valid_share"]))
+        }
+    };
+    // the family's thin sections are 6-12 % thick, its thick ones 15-24 %; the condition steers the
+    // outlines (prior draws still carry thickness in the latent point, so it does not confine them)
+    let (thin, v1) = median_thickness("thin").await;
+    let (thick, v2) = median_thickness("thick").await;
+    eprintln!("shapes: conditioned median thickness: thin {thin:.4} (valid {v1}), thick {thick:.4} (valid {v2})");
+    assert!(thick - thin > 0.02, "thin {thin}, thick {thick}");
+    let p = assert_problem(
+        app.post_json(&format!("/api/v1/models/{cond}/shapes"), &json!({"conditions": {"kind": "wavy"}})).await,
+        400,
+        &["wavy"],
+    )
+    .await;
+    assert_eq!(p["field"], "conditions.kind");
 
     // the best lift at 4 degrees in the training family, among sections thicker than 10 % of chord
     let alpha = 4.0_f64;
