@@ -275,10 +275,17 @@ pub async fn dataset(
     let schema = meta.schema.0.clone();
     let n = df.height();
     let step = n.div_ceil(PLOT_ROWS).max(1);
-    let plots: Vec<Markup> = web::block(move || {
-        schema
+    // a shape family: its outlines drawn, instead of a histogram per coordinate
+    let shape_family = crate::shapes::layout::Layout::find(&schema.names()).is_some();
+    let (plots, shapes): (Vec<Markup>, Option<String>) = web::block(move || {
+        let shapes = shape_family.then(|| {
+            let outlines = crate::profiles::outlines_of_frame(&df, 0, SHAPES_SHOWN, false).unwrap_or_default();
+            crate::profiles::svg_grid(&outlines, 6, &format!("the first {} shapes", outlines.len()))
+        });
+        let plots = schema
             .columns
             .iter()
+            .filter(|c| !(shape_family && crate::shapes::layout::reserved(&c.name)))
             .filter_map(|c| {
                 let col = df.column(&c.name).ok()?;
                 let svg = if c.kind.is_numeric() {
@@ -301,7 +308,8 @@ pub async fn dataset(
                 };
                 Some(figure(svg, &format!("{}: {:?}, {} missing", c.name, c.kind, c.missing)))
             })
-            .collect()
+            .collect();
+        (plots, shapes)
     })
     .await
     .map_err(unexpected)?;
@@ -310,6 +318,10 @@ pub async fn dataset(
             a href=(format!("/datasets/{id}/download?version={}", meta.version)) download { "Download CSV" } }
         @if meta.source == "synthetic" {
             p { a href=(format!("/datasets/{id}/report?version={}", meta.version)) { "Synthetic-data report" } " (real against synthetic rows, detection, usefulness, privacy)" }
+        }
+        @if let Some(svg) = shapes {
+            h2 { "Shapes" }
+            (figure(svg, &format!("The first {} outlines in the normalised frame; GET /api/v1/datasets/{id}/shapes gives their checks and measures", SHAPES_SHOWN.min(n))))
         }
         @if step > 1 { p.muted { "Plots show every " (step) "th row." } }
         h2 { "Schema" }
@@ -469,6 +481,10 @@ pub async fn model(
         "succeeded" => Some(super::train::latent_map(&state, &m, q.color.as_deref()).await?),
         _ => None,
     };
+    let shapes = match m.job_status.as_str() {
+        "succeeded" => shape_samples(&state, id).await?,
+        _ => None,
+    };
     let body = html! {
         p { (status_cell(&m.job_status)) " · dataset " a href=(format!("/datasets/{}", m.dataset_id)) { (m.dataset_id) " v" (m.dataset_version) }
             " · seed " (m.seed) " · " (m.code_version)
@@ -483,11 +499,33 @@ pub async fn model(
         }
         @if let Some(e) = &m.last_error { p.error { (e) } }
         div.plots { (figure(loss, "Training and validation loss")) (figure(kl_plot, "KL divergence")) }
+        @if let Some((svg, valid)) = shapes {
+            h2 { "Generated shapes" }
+            (figure(svg, &format!("12 draws from the prior (seed 1), {valid} of them valid; POST /api/v1/models/{id}/shapes draws more, interpolates and traverses")))
+        }
         @if let Some(map) = latent { h2 { "Latent space" } (map) }
         h2 { "Spec" }
         pre { code { (serde_json::to_string_pretty(&m.spec.0).unwrap_or_default()) } }
     };
     Ok(page_with_refresh(&s, "/models", &format!("Model {id}: {}", m.name), body, live.then_some(2)))
+}
+
+/// Outlines drawn on a shape family's dataset page.
+const SHAPES_SHOWN: usize = 24;
+
+/// Twelve prior draws of a model of a shape family, drawn, with how many are valid; `None` for a
+/// model of an ordinary table.
+async fn shape_samples(state: &AppState, id: i64) -> Result<Option<(String, usize)>, actix_web::Error> {
+    let Some(bytes) = state.store.model_file(id).await.map_err(unexpected)? else { return Ok(None) };
+    web::block(move || {
+        let fitted = crate::ml::FittedVae::from_bytes(&bytes).ok()?;
+        let table = crate::ml::explore::prior_means(&fitted, 12, 1.0, &[], 1).ok()?;
+        let outlines = crate::profiles::outlines_of_table(&table, |i| format!("draw {}", i + 1)).ok()?;
+        let valid = outlines.iter().filter(|o| o.valid).count();
+        Some((crate::profiles::svg_grid(&outlines, 6, &format!("model {id}: 12 generated shapes")), valid))
+    })
+    .await
+    .map_err(unexpected)
 }
 
 pub async fn detectors(s: Session, state: web::Data<AppState>) -> PageResult {

@@ -83,6 +83,16 @@ async fn a_family_is_uploaded_learnt_sampled_drawn_and_optimised_for_lift(backen
         .await;
     assert_eq!(m["status"], "ready", "{m}");
 
+    // the dashboard draws the family and the model's shapes
+    let cookie = crate::web::sign_in(&app, &app.admin).await;
+    let (s, page) = crate::web::get_page(&app, &cookie, &format!("/datasets/{ds}")).await;
+    assert_eq!(s, 200);
+    assert!(page.contains("<h2>Shapes</h2>") && page.matches("<path").count() >= 24, "dataset page without its shapes");
+    assert!(!page.contains("x000 (histogram)"), "coordinates are drawn as outlines, not histograms");
+    let (s, page) = crate::web::get_page(&app, &cookie, &format!("/models/{model}")).await;
+    assert_eq!(s, 200);
+    assert!(page.contains("Generated shapes") && page.contains("12 of them valid"), "model page without its shapes");
+
     // samples: most are valid outlines, and they are as smooth as the data
     let r = app.post_json(&format!("/api/v1/models/{model}/shapes"), &json!({"n": 200, "seed": 7})).await;
     assert_eq!(r.status().as_u16(), 200);
