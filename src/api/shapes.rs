@@ -32,21 +32,17 @@ impl From<ProfilesError> for ApiError {
     fn from(e: ProfilesError) -> Self {
         match e {
             ProfilesError::Invalid(issues) => {
-                let detail = profiles::describe(&issues);
                 let first = issues.first();
-                match ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "Invalid profiles", detail) {
-                    ApiError::Client { status, title, detail, .. } => ApiError::Client {
-                        status,
-                        title,
-                        detail,
-                        row: first.and_then(|i| i.line).map(|l| l as u64),
-                        column: None,
-                        field: first.map(|i| match i.point {
-                            Some(p) => format!("shape '{}' point {p}", i.shape),
-                            None => format!("shape '{}'", i.shape),
-                        }),
-                    },
-                    other => other,
+                ApiError::Client {
+                    status: StatusCode::UNPROCESSABLE_ENTITY,
+                    title: "Invalid profiles",
+                    row: first.and_then(|i| i.line).map(|l| l as u64),
+                    column: None,
+                    field: first.map(|i| match i.point {
+                        Some(p) => format!("shape '{}' point {p}", i.shape),
+                        None => format!("shape '{}'", i.shape),
+                    }),
+                    detail: profiles::describe(&issues),
                 }
             }
             ProfilesError::Catalog(c) => c.into(),

@@ -493,6 +493,16 @@ impl Reference {
     }
 }
 
+/// One point evaluated: what the solver sees, and what `detail` shows.
+struct Evaluated {
+    eval: Evaluation,
+    /// Each surrogate's mean and standard deviation.
+    preds: Vec<(f64, f64)>,
+    novelty: Option<f64>,
+    /// The value of every name an expression may use.
+    env: Vec<f64>,
+}
+
 /// A study ready to search: implements [`Problem`].
 pub struct Study {
     space: DesignSpace,
@@ -754,7 +764,8 @@ impl Study {
         (env, preds)
     }
 
-    fn evaluate_design(&self, x: &[f64], design: &[f64], with_std: bool) -> (Evaluation, Vec<(f64, f64)>, Option<f64>) {
+    /// The evaluation, the surrogates' predictions, the novelty and the expression values.
+    fn evaluate_design(&self, x: &[f64], design: &[f64], with_std: bool) -> Evaluated {
         let (env, preds) = self.env(x, design, with_std);
         let objectives = self
             .objectives
@@ -777,13 +788,13 @@ impl Study {
             constraints.push(d - limit);
             violation += (d - limit).max(0.0);
         }
-        (Evaluation { objectives, constraints, violation }, preds, novelty)
+        Evaluated { eval: Evaluation { objectives, constraints, violation }, preds, novelty, env }
     }
 
     /// Everything about one point, by name, for storing and showing.
     pub fn detail(&self, x: &[f64], eval: &Evaluation) -> Detail {
         let design = self.design_of(x);
-        let (_, preds, novelty) = self.evaluate_design(x, &design, true);
+        let Evaluated { preds, novelty, env, .. } = self.evaluate_design(x, &design, true);
         let mut d = serde_json::Map::new();
         for ((name, v), levels) in self.design.iter().zip(&design).zip(&self.levels) {
             let value = if levels.is_empty() {
@@ -794,8 +805,10 @@ impl Study {
             d.insert(name.clone(), value);
         }
         if let Some(s) = &self.shape {
-            for (name, v) in s.names().into_iter().zip(s.values(&design)) {
-                d.insert(name, json_number(v));
+            // the shape's values close the expression values (see `env`)
+            let names = s.names();
+            for (name, v) in names.iter().zip(&env[env.len() - names.len()..]) {
+                d.insert(name.clone(), json_number(*v));
             }
         }
         let mut objectives = serde_json::Map::new();
@@ -902,7 +915,7 @@ impl Problem for Study {
 
     fn evaluate(&self, x: &[f64]) -> Evaluation {
         let design = self.design_of(x);
-        self.evaluate_design(x, &design, false).0
+        self.evaluate_design(x, &design, false).eval
     }
 }
 

@@ -163,8 +163,12 @@ pub fn centroid(points: &[Point]) -> Point {
     }
 }
 
-fn signed_area(points: &[Point]) -> f64 {
-    closed_edges(points).map(|(a, b)| a[0] * b[1] - b[0] * a[1]).sum::<f64>() / 2.0
+/// Shoelace area of the polygon closed from the last point back to the first; positive when
+/// counter-clockwise. Taken relative to the first point, so far-from-origin outlines keep their
+/// precision.
+pub fn signed_area(points: &[Point]) -> f64 {
+    let Some(&o) = points.first() else { return 0.0 };
+    closed_edges(points).map(|(a, b)| (a[0] - o[0]) * (b[1] - o[1]) - (b[0] - o[0]) * (a[1] - o[1])).sum::<f64>() / 2.0
 }
 
 fn closed_edges(points: &[Point]) -> impl Iterator<Item = (Point, Point)> + '_ {
@@ -439,34 +443,10 @@ mod tests {
     use super::*;
 
     /// NACA 4-digit section from the published equations (Abbott & von Doenhoff, Theory of Wing
-    /// Sections, §6.4): thickness yt laid off perpendicular to the mean line, cosine-spaced x,
-    /// with the closed-TE last coefficient −0.1036 (yt(1) = 0, so first and last points coincide);
-    /// Selig order with `per_side` points per surface sharing the LE.
+    /// Sections, §6.4), by genfab's generator: closed trailing edge (last coefficient −0.1036),
+    /// cosine-spaced x, Selig order with `per_side` points per surface sharing the LE.
     fn naca4(m: f64, p: f64, t: f64, per_side: usize) -> Vec<Point> {
-        let yt = |x: f64| {
-            5.0 * t * (0.2969 * x.sqrt() - 0.1260 * x - 0.3516 * x * x + 0.2843 * x.powi(3) - 0.1036 * x.powi(4))
-        };
-        let camber = |x: f64| -> (f64, f64) {
-            if m == 0.0 {
-                (0.0, 0.0)
-            } else if x < p {
-                (m / (p * p) * (2.0 * p * x - x * x), 2.0 * m / (p * p) * (p - x))
-            } else {
-                let k = m / ((1.0 - p) * (1.0 - p));
-                (k * ((1.0 - 2.0 * p) + 2.0 * p * x - x * x), 2.0 * k * (p - x))
-            }
-        };
-        let surface = |x: f64, sign: f64| -> Point {
-            let (yc, slope) = camber(x);
-            let th = slope.atan();
-            [x - sign * yt(x) * th.sin(), yc + sign * yt(x) * th.cos()]
-        };
-        let xs: Vec<f64> = (0..per_side)
-            .map(|i| 0.5 * (1.0 - (std::f64::consts::PI * i as f64 / (per_side - 1) as f64).cos()))
-            .collect();
-        let mut pts: Vec<Point> = xs.iter().rev().map(|&x| surface(x, 1.0)).collect();
-        pts.extend(xs.iter().skip(1).map(|&x| surface(x, -1.0)));
-        pts
+        crate::shapes::naca::four_digit(m, p, t, per_side, true)
     }
 
     fn circle(n: usize, r: f64) -> Vec<Point> {

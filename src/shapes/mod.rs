@@ -19,6 +19,11 @@ pub mod validate;
 /// A point of an outline, `[x, y]`.
 pub type Point = [f64; 2];
 
+/// Distance between two points.
+pub fn dist(a: Point, b: Point) -> f64 {
+    (a[0] - b[0]).hypot(a[1] - b[1])
+}
+
 /// One outline as given: its id and its points in order along it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Profile {

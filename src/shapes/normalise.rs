@@ -1,6 +1,8 @@
 //! Puts a valid outline into a common frame (chord or bounding box) and resamples it to a fixed
 //! number of points, keeping the transform that maps the frame back to the user's coordinates.
 
+use super::dist;
+use super::measure::{self, signed_area};
 use super::validate;
 use super::{Point, Profile, ShapeIssue};
 use std::f64::consts::PI;
@@ -279,17 +281,7 @@ fn bbox(p: &Profile, s: &Settings) -> Result<(Vec<Point>, Transform), ShapeIssue
     if area == 0.0 || area.abs() <= 1e-12 * side * side {
         return Err(ShapeIssue::new(&p.id, "zero area: the outline encloses nothing"));
     }
-    // Centroid relative to the first point, which keeps the shoelace sums well conditioned.
-    let o = pts[0];
-    let (mut cx, mut cy) = (0.0, 0.0);
-    for i in 0..pts.len() {
-        let (a, b) = (pts[i], pts[(i + 1) % pts.len()]);
-        let (ax, ay, bx, by) = (a[0] - o[0], a[1] - o[1], b[0] - o[0], b[1] - o[1]);
-        let w = ax * by - bx * ay;
-        cx += (ax + bx) * w;
-        cy += (ay + by) * w;
-    }
-    let centroid = [o[0] + cx / (6.0 * area), o[1] + cy / (6.0 * area)];
+    let centroid = measure::centroid(&pts);
     let transform = Transform { scale: side, rotation: 0.0, origin: centroid };
     let mut frame = transform.to_frame(&pts);
     if area < 0.0 {
@@ -345,24 +337,6 @@ fn resample(line: &[Point], count: usize, fraction: impl Fn(f64) -> f64) -> Vec<
         out.push([a[0] + t * (b[0] - a[0]), a[1] + t * (b[1] - a[1])]);
     }
     out
-}
-
-/// Shoelace area of the polygon closed from the last point to the first; positive when
-/// counter-clockwise.
-fn signed_area(pts: &[Point]) -> f64 {
-    let n = pts.len();
-    let o = pts[0];
-    (0..n)
-        .map(|i| {
-            let (a, b) = (pts[i], pts[(i + 1) % n]);
-            (a[0] - o[0]) * (b[1] - o[1]) - (b[0] - o[0]) * (a[1] - o[1])
-        })
-        .sum::<f64>()
-        / 2.0
-}
-
-fn dist(a: Point, b: Point) -> f64 {
-    (a[0] - b[0]).hypot(a[1] - b[1])
 }
 
 #[cfg(test)]

@@ -31,7 +31,7 @@
 //!   (thin-airfoil theory −0.053);
 //! - 129 points: 2–4 ms per solve; 501 points: 60–90 ms.
 
-use super::Point;
+use super::{dist, Point};
 
 /// Why an outline could not be solved.
 #[derive(Debug, Clone, PartialEq)]
@@ -159,15 +159,8 @@ impl Outline {
         if let Some(i) = points.windows(2).position(|w| dist(w[0], w[1]) <= ZERO_LENGTH * size) {
             return Err(PanelError::ZeroLengthPanel { index: i });
         }
-        // Shoelace area of the closed polygon: positive when counter-clockwise (Selig order).
-        let n = points.len();
-        let twice_area: f64 = (0..n)
-            .map(|i| {
-                let (p, q) = (points[i], points[(i + 1) % n]);
-                p[0] * q[1] - q[0] * p[1]
-            })
-            .sum();
-        let reversed = twice_area < 0.0;
+        // positive area: counter-clockwise (Selig order)
+        let reversed = super::measure::signed_area(points) < 0.0;
         let mut points = points.to_vec();
         if reversed {
             points.reverse();
@@ -375,10 +368,6 @@ fn least_squares(a: &mut [f64], b: &mut [f64], m: usize, n: usize) -> Result<Vec
     Ok(x)
 }
 
-fn dist(a: Point, b: Point) -> f64 {
-    (a[0] - b[0]).hypot(a[1] - b[1])
-}
-
 fn dot(a: Point, b: Point) -> f64 {
     a[0] * b[0] + a[1] * b[1]
 }
@@ -542,33 +531,11 @@ mod tests {
 
     const DEG: f64 = std::f64::consts::PI / 180.0;
 
-    /// NACA 4-digit section with `2m + 1` points in Selig order, cosine-spaced `x`, from the
-    /// published equations (Abbott & von Doenhoff, "Theory of Wing Sections", §6.4): thickness
-    /// `yt = 5t(0.2969√x − 0.1260x − 0.3516x² + 0.2843x³ − 0.1036x⁴)` (open trailing edge), camber
-    /// `m/p²(2px − x²)` before `p`, `m/(1−p)²((1−2p) + 2px − x²)` after, thickness applied
-    /// perpendicular to the camber line.
+    /// NACA 4-digit section with `2 half + 1` points in Selig order, cosine-spaced `x`, from the
+    /// published equations (Abbott & von Doenhoff, "Theory of Wing Sections", §6.4) by genfab's
+    /// generator (last thickness coefficient −0.1036).
     fn naca4(m: f64, p: f64, t: f64, half: usize) -> Vec<Point> {
-        let surface = |x: f64, upper: bool| -> Point {
-            let yt =
-                5.0 * t * (0.2969 * x.sqrt() - 0.1260 * x - 0.3516 * x * x + 0.2843 * x.powi(3) - 0.1036 * x.powi(4));
-            let (yc, slope) = if m == 0.0 {
-                (0.0, 0.0)
-            } else if x < p {
-                (m / (p * p) * (2.0 * p * x - x * x), 2.0 * m / (p * p) * (p - x))
-            } else {
-                (
-                    m / ((1.0 - p) * (1.0 - p)) * ((1.0 - 2.0 * p) + 2.0 * p * x - x * x),
-                    2.0 * m / ((1.0 - p) * (1.0 - p)) * (p - x),
-                )
-            };
-            let th = slope.atan();
-            let s = if upper { 1.0 } else { -1.0 };
-            [x - s * yt * th.sin(), yc + s * yt * th.cos()]
-        };
-        let x = |i: usize| 0.5 * (1.0 - (std::f64::consts::PI * i as f64 / half as f64).cos());
-        let upper = (0..=half).rev().map(|i| surface(x(i), true));
-        let lower = (1..=half).map(|i| surface(x(i), false));
-        upper.chain(lower).collect()
+        crate::shapes::naca::four_digit(m, p, t, half + 1, true)
     }
 
     /// Panel cp at each midpoint against the exact Joukowski cp at the circle angle halfway between

@@ -1,7 +1,7 @@
 //! Checks that an outline can be normalised and learned: enough points, finite, no repeated
 //! points, closed when it says so, and no self-intersection.
 
-use super::{Point, Profile, ShapeIssue};
+use super::{dist, Point, Profile, ShapeIssue};
 
 /// Fewest points an outline may have.
 pub const MIN_POINTS: usize = 8;
@@ -221,10 +221,6 @@ fn cross(a: Point, b: Point) -> f64 {
 
 fn norm(a: Point) -> f64 {
     a[0].hypot(a[1])
-}
-
-fn dist(a: Point, b: Point) -> f64 {
-    norm(sub(a, b))
 }
 
 /// A length with three significant digits, for messages.
